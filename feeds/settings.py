@@ -55,7 +55,7 @@ class Settings:
         "doc": "Port of the web server (wall, tablet, duty console and /api)."})
     demo: bool = field(default=True, metadata={"env": "GOV_DEMO",
         "doc": "Run the demo simulator (backfill then live) when the main command starts."})
-    demo_backfill_days: int = field(default=365, metadata={"env": "GOV_DEMO_BACKFILL_DAYS",
+    demo_backfill_days: int = field(default=90, metadata={"env": "GOV_DEMO_BACKFILL_DAYS",
         "doc": "Days of history the demo simulator backfills before going live."})
     demo_seed: int = field(default=20261125, metadata={"env": "GOV_DEMO_SEED",
         "doc": "Seed of the demo simulator."})
