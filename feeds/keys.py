@@ -74,3 +74,83 @@ class Keys:
     def heat_day(self, day: str) -> str:
         """Hash: per-day heat counters; field ``cell|category|channel|level|dept`` -> count."""
         return f"{self.prefix}:heat:{day}"
+
+    # --- supervision read models (feeds.supervision; layout in docs/READ_MODELS.md) -------
+    @property
+    def sv_group(self) -> str:
+        """Consumer-group name of the supervision worker on :attr:`log` (a name, not a key)."""
+        return "supervision"
+
+    def sv(self, name: str) -> str:
+        """Any supervision read-model key ``{ns}:sv:<name>`` (rebuild deletes ``{ns}:sv:*``)."""
+        return f"{self.prefix}:sv:{name}"
+
+    @property
+    def deadlines(self) -> str:
+        """Sorted set: case id -> ms of its next timer (stage near/due, alert escalation/ack timeout)."""
+        return self.sv("deadlines")
+
+    @property
+    def facts(self) -> str:
+        """Hash: case id -> compact JSON summary + KPI facts (one HMGET serves KPIs and lists)."""
+        return self.sv("facts")
+
+    @property
+    def alerts(self) -> str:
+        """Hash: alert id ``case:stage:kind`` -> alert JSON (mirror of the alert kept in the case)."""
+        return self.sv("alerts")
+
+    @property
+    def alert_queue(self) -> str:
+        """Sorted set: live alert ids scored by urgency (lower = more urgent)."""
+        return self.sv("alertq")
+
+    @property
+    def alert_history(self) -> str:
+        """Sorted set: resolved alert ids scored by resolution time (ms)."""
+        return self.sv("alerth")
+
+    def backlog(self, scope: str, code: str, kind: str) -> str:
+        """Sorted set of open cases of ``scope`` (dept|street|comm|grid) ``code``.
+
+        ``kind``: ``open`` (score received ms), ``near`` (earliest near-due ms), ``due``
+        (earliest due ms); counts at any ``now`` are ZCARD / ZCOUNT(-inf, now).
+        """
+        return self.sv(f"bl:{scope}:{code}:{kind}")
+
+    def received_index(self, scope: str) -> str:
+        """Sorted set: counted case ids by received ms for ``district``, ``street:X`` or ``dept:X``."""
+        return self.sv(f"recv:{scope}")
+
+    def closed_index(self, scope: str) -> str:
+        """Sorted set: closed case ids by closure ms for ``district``, ``street:X`` or ``dept:X``."""
+        return self.sv(f"closed:{scope}")
+
+    @property
+    def reports_index(self) -> str:
+        """Sorted set: every report (duplicates included) by received ms (ticker, playback)."""
+        return self.sv("reports")
+
+    def grid_category_day(self, day: str) -> str:
+        """Hash: per local day, ``grid|category`` -> count of counted reports (high-frequency)."""
+        return self.sv(f"gc:{day}")
+
+    @property
+    def vetoes(self) -> str:
+        """Sorted set: veto events (摘星) JSON by time ms."""
+        return self.sv("vetoes")
+
+    @property
+    def delta_seq(self) -> str:
+        """String counter: ``seq`` of every message published on :attr:`deltas`."""
+        return f"{self.prefix}:deltaseq"
+
+    @property
+    def sv_meta(self) -> str:
+        """Hash: worker bookkeeping (watermark, last processed id, last scan)."""
+        return self.sv("meta")
+
+    @property
+    def sv_marks(self) -> str:
+        """Hash: write-once markers so dead letters and system audit lines are written once, even on rebuild."""
+        return f"{self.prefix}:svmarks"
