@@ -1,0 +1,288 @@
+/* Live push client of the command-hall screens.
+ *
+ * socket.io (vendored, websocket transport only) brings small view-ready messages from the
+ * relay (dashboard/push.py); they are applied with dash_clientside.set_props, as Dash Patch
+ * objects where a list or a figure changes, so React/Dash stay the owners of the DOM and no
+ * figure is ever redrawn whole. Each message carries the room's seq; the snapshot (a Dash
+ * callback reading the read models) carries the seq it was read at. A gap, a reconnect or a
+ * silent connection (heartbeat watchdog on timestamps) triggers a resync.
+ *
+ * Nothing here relies on timers alone: every periodic job runs from requestAnimationFrame
+ * *and* a 1 s interval, and both only compare timestamps, so a throttled timer cannot delay
+ * the banner or the rotation, and a job never runs twice.
+ */
+(function () {
+  "use strict";
+  var HEARTBEAT_LOST_MS = 12000;   // no message or heartbeat for this long: banner (server beats every 3 s)
+  var MAP_MIN_INTERVAL_MS = 1000;  // heat layer catches up at most this often (each redraw ~0.4 s without GPU)
+  var MAP_STUCK_MS = 10000;
+  var S = {
+    started: false, socket: null, ids: null, page: null, connected: false,
+    seq: null, snapSeq: null, pending: true, buffer: [], lists: {}, filters: {},
+    lastMsgAt: 0, lastServerAt: 0, serverSkew: 0, lost: false, resyncAt: 0,
+    mapDirty: false, mapInFlight: false, mapTickAt: 0, lastSecond: -1,
+    rot: { views: [], idx: -1, nextAt: 0, breakUntil: 0, dwellMs: 20000, breakMs: 15000, cast: null },
+    stats: { applied: 0, resyncs: 0, gaps: 0 }
+  };
+  window.Live = S;
+
+  function sp(id, props) {
+    try { window.dash_clientside.set_props(id, props); return true; }
+    catch (e) { return false; }
+  }
+  function Patch() { return new window.dash_clientside.Patch(); }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function hms(ms) {
+    // Asia/Shanghai wall time regardless of the browser's zone (UTC+8, no DST)
+    var d = new Date(ms + 8 * 3600 * 1000);
+    return pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds());
+  }
+  function serverNow() { return Date.now() + S.serverSkew; }
+
+  // ---------------------------------------------------------------- connection state
+  function setConnected(on, reason) {
+    S.connected = on;
+    var dot = document.getElementById(S.ids.conn);
+    if (dot) dot.className = "conn " + (on ? "on" : "off");
+    if (!on) showBanner(reason);
+  }
+  function showBanner(reason) {
+    if (S.lost) return;
+    S.lost = true;
+    var asof = S.lastServerAt ? hms(S.lastServerAt) : "--:--:--";
+    sp(S.ids.banner, { className: "banner show",
+      children: "实时连接已中断 · 画面数据截至 " + asof + " · 正在自动重连…" + (reason ? "（" + reason + "）" : "") });
+  }
+  function hideBanner() {
+    if (!S.lost) return;
+    S.lost = false;
+    sp(S.ids.banner, { className: "banner", children: "" });
+  }
+  function stamp(serverAt) {
+    S.lastMsgAt = Date.now();
+    if (serverAt) {
+      S.lastServerAt = serverAt;
+      S.serverSkew = serverAt - Date.now();
+      var el = document.getElementById(S.ids.asof);
+      if (el) el.setAttribute("data-asof", String(serverAt));
+      sp(S.ids.asof, { children: hms(serverAt) });
+    }
+  }
+
+  // ---------------------------------------------------------------- snapshot / resync
+  function resync(reason) {
+    var now = Date.now();
+    if (S.pending && now - S.resyncAt < 3000) return;   // one in flight
+    S.pending = true; S.resyncAt = now; S.stats.resyncs += 1;
+    sp(S.ids.resync, { data: { t: now, reason: reason || "" } });
+  }
+  S.onSnapshot = function (meta) {
+    if (!meta || meta.seq === undefined || meta.seq === null) return null;
+    S.snapSeq = meta.seq; S.seq = meta.seq; S.pending = false;
+    S.lists = {}; S.filters = meta.filters || {};
+    var lists = meta.lists || {};
+    Object.keys(lists).forEach(function (id) {
+      S.lists[id] = { keys: lists[id].keys.slice(), sorts: lists[id].sorts.slice(), max: lists[id].max };
+    });
+    if (meta.views) { S.rot.views = meta.views; }
+    if (meta.rotate !== undefined) { S.rot.enabled = !!meta.rotate; }
+    if (meta.cast !== undefined) { S.rot.cast = meta.cast; }
+    if (meta.at) stamp(meta.at);
+    var buffered = S.buffer; S.buffer = [];
+    buffered.forEach(function (m) { if (m.s > S.seq) onMessage(m); });
+    fillCountdowns();
+    return null;
+  };
+  S.onMapDone = function () { S.mapInFlight = false; return null; };
+
+  // ---------------------------------------------------------------- applying messages
+  function onMessage(m) {
+    stamp(m.at);
+    if (S.pending) { S.buffer.push(m); if (S.buffer.length > 5000) S.buffer.shift(); return; }
+    if (m.s <= S.seq) return;                           // already in the snapshot
+    if (m.s !== S.seq + 1) { S.stats.gaps += 1; S.buffer.push(m); resync("gap"); return; }
+    S.seq = m.s;
+    (m.ops || []).forEach(applyOp);
+    S.stats.applied += 1;
+  }
+  function applyOp(op) {
+    switch (op.t) {
+      case "props": sp(op.id, op.p); break;
+      case "list": applyList(op); break;
+      case "prepend": applyPrepend(op); break;
+      case "map": S.mapDirty = true; break;
+      case "trend": applyTrend(op); break;
+      case "alert": onAlert(op); break;
+      case "cast": S.rot.cast = op.view; applyCast(); break;
+      case "resync": resync("server"); break;
+    }
+  }
+  function matches(op) {
+    if (!op.match) return true;
+    for (var k in S.filters) {
+      if (S.filters[k] && op.match[k] !== undefined && op.match[k] !== S.filters[k]) return false;
+    }
+    return true;
+  }
+  function applyPrepend(op) {
+    var p = Patch().prepend([], op.item);
+    if (op.max) p = p.delete([op.max]);
+    sp(op.id, { children: p.build() });
+  }
+  // keyed list kept in urgency order: upsert / remove one row with a Patch
+  function applyList(op) {
+    var L = S.lists[op.id];
+    if (!L) return;
+    var i = L.keys.indexOf(op.key);
+    var keep = op.item && matches(op);
+    var p = Patch(), changed = false;
+    if (i >= 0 && keep && L.sorts[i] === op.sort) {
+      p.assign([i], op.item); changed = true;
+    } else {
+      if (i >= 0) { p.delete([i]); L.keys.splice(i, 1); L.sorts.splice(i, 1); changed = true; }
+      if (keep) {
+        var j = 0;
+        while (j < L.sorts.length && L.sorts[j] <= op.sort) j++;
+        if (!L.max || j < L.max) {
+          p.insert([], j, op.item); L.keys.splice(j, 0, op.key); L.sorts.splice(j, 0, op.sort); changed = true;
+          if (L.max && L.keys.length > L.max) { p.delete([L.max]); L.keys.length = L.max; L.sorts.length = L.max; }
+        }
+      }
+    }
+    if (changed) {
+      sp(op.id, { children: p.build() });
+      if (op.count_id) sp(op.count_id, { children: String(op.count) });
+      window.requestAnimationFrame(fillCountdowns);
+    }
+  }
+  function applyTrend(op) {
+    // op: {id, x, y0, y1, idx}: assign the last bucket, or append a new one and drop the oldest
+    var p = Patch();
+    if (op.append) {
+      p.append(["data", 0, "x"], op.x).append(["data", 0, "y"], op.y0).delete(["data", 0, "x", 0]).delete(["data", 0, "y", 0]);
+      p.append(["data", 1, "x"], op.x).append(["data", 1, "y"], op.y1).delete(["data", 1, "x", 0]).delete(["data", 1, "y", 0]);
+    } else {
+      p.assign(["data", 0, "y", -1], op.y0).assign(["data", 1, "y", -1], op.y1);
+    }
+    sp(op.id, { figure: p.build() });
+  }
+
+  // ---------------------------------------------------------------- alerts: flash, sound, break-in
+  function beep() {
+    var box = document.querySelector("#" + S.ids.dutySound + " input");
+    if (!box || !box.checked) return;
+    try {
+      var ctx = S.audio || (S.audio = new (window.AudioContext || window.webkitAudioContext)());
+      var o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 880; g.gain.value = 0.15; o.connect(g); g.connect(ctx.destination);
+      o.start(); o.stop(ctx.currentTime + 0.35);
+    } catch (e) { /* audio is optional */ }
+  }
+  function onAlert(op) {
+    if (S.page === "duty") beep();
+    if (S.page === "wall" && op.breakin && op.view) {
+      S.rot.breakUntil = Date.now() + S.rot.breakMs;
+      focusView(op.view, true);
+    }
+  }
+
+  // ---------------------------------------------------------------- wall: map focus rotation
+  function focusView(v, urgent) {
+    if (!v) return;
+    var p = Patch().assign(["layout", "map", "center"], v.center).assign(["layout", "map", "zoom"], v.zoom);
+    sp(S.ids.map, { figure: p.build() });
+    sp(S.ids.focus, { children: [v.name, { type: "Span", namespace: "dash_html_components",
+      props: { className: "sub", children: v.sub || (urgent ? "新告警 · 临时聚焦" : "轮巡") } }] });
+  }
+  function applyCast() {
+    if (S.page !== "wall") return;
+    var c = S.rot.cast;
+    sp(S.ids.cast, { children: c ? "领导投屏 · " + (c.label || "") : "" });
+    if (c && c.view) focusView(c.view);
+    else if (S.rot.views.length) { S.rot.idx = 0; focusView(S.rot.views[0]); }
+  }
+  function rotate(now) {
+    var R = S.rot;
+    if (S.page !== "wall" || !R.enabled || R.cast || !R.views.length) return;
+    if (now < R.breakUntil || now < R.nextAt) return;
+    R.idx = (R.idx + 1) % R.views.length;
+    R.nextAt = now + R.dwellMs;
+    focusView(R.views[R.idx]);
+  }
+
+  // ---------------------------------------------------------------- periodic work (timestamps only)
+  function fillCountdowns() {
+    var now = serverNow();
+    var els = document.querySelectorAll(".countdown[data-deadline]");
+    for (var i = 0; i < els.length; i++) {
+      var dl = +els[i].getAttribute("data-deadline");
+      var left = Math.round((dl - now) / 1000), sign = left < 0 ? "超 " : "剩 ";
+      left = Math.abs(left);
+      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+      var txt = sign + (h > 0 ? h + ":" + pad(m) : m) + ":" + pad(s);
+      if (h >= 48) txt = sign + Math.floor(h / 24) + "天";
+      if (els[i].textContent !== txt) els[i].textContent = txt;
+    }
+  }
+  function tick() {
+    var now = Date.now();
+    var sec = Math.floor(now / 1000);
+    if (sec !== S.lastSecond) {
+      S.lastSecond = sec;
+      var clock = document.getElementById(S.ids.clock);
+      if (clock) clock.textContent = hms(serverNow());
+      fillCountdowns();
+    }
+    if (S.lastMsgAt && now - S.lastMsgAt > HEARTBEAT_LOST_MS) {
+      showBanner("心跳超时");
+      if (S.socket && S.socket.connected && now - S.lastMsgAt > HEARTBEAT_LOST_MS * 2) {
+        S.socket.disconnect(); S.socket.connect();   // a half-open socket: start over
+        S.lastMsgAt = now - HEARTBEAT_LOST_MS;
+      }
+    }
+    if (S.pending && S.connected && now - S.resyncAt > 8000) { S.pending = false; resync("retry"); }
+    if (S.mapInFlight && now - S.mapTickAt > MAP_STUCK_MS) S.mapInFlight = false;
+    if (S.mapDirty && !S.mapInFlight && now - S.mapTickAt >= MAP_MIN_INTERVAL_MS && S.page === "wall") {
+      S.mapDirty = false; S.mapInFlight = true; S.mapTickAt = now;
+      sp(S.ids.mapTick, { data: { t: now, seq: S.seq } });
+    }
+    rotate(now);
+  }
+  function rafLoop() { tick(); window.requestAnimationFrame(rafLoop); }
+
+  // ---------------------------------------------------------------- start
+  function start() {
+    if (S.started) return;
+    var screen = document.querySelector("[data-live-page]");
+    if (!screen || !window.io || !window.dash_clientside || !window.dash_clientside.set_props || !window.LIVE_IDS) return;
+    S.started = true;
+    S.ids = window.LIVE_IDS;
+    S.page = screen.getAttribute("data-live-page");
+    S.rot.dwellMs = +(screen.getAttribute("data-rotate-ms") || 20000);
+    var socket = window.io({ transports: ["websocket"], query: { page: S.page }, reconnectionDelay: 500,
+      reconnectionDelayMax: 3000, timeout: 5000 });
+    S.socket = socket;
+    socket.on("connect", function () {
+      setConnected(true); S.lastMsgAt = Date.now();
+    });
+    socket.on("hello", function (h) {
+      // h: {at, seq}; the page's own snapshot (rendered with the layout) may already be current
+      stamp(h.at);
+      if (S.pending || S.seq === null || h.seq !== S.seq) resync("connect");
+      hideBanner();
+    });
+    socket.on("disconnect", function (reason) { setConnected(false, reason === "io server disconnect" ? "服务端断开" : ""); });
+    socket.on("connect_error", function () { setConnected(false); });
+    socket.on("d", onMessage);
+    socket.on("hb", function (h) {
+      stamp(h.at);
+      if (S.connected) hideBanner();
+      if (!S.pending && S.seq !== null && h.seq > S.seq) { S.stats.gaps += 1; resync("heartbeat"); }
+    });
+    window.requestAnimationFrame(rafLoop);
+    setInterval(tick, 1000);
+  }
+  function waitStart() { start(); if (!S.started) setTimeout(waitStart, 50); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", waitStart);
+  else waitStart();
+})();
