@@ -52,8 +52,19 @@ class Keys:
 
     @property
     def recent_geo(self) -> str:
-        """Geo set of recent reports ``case|category|ts`` for cross-channel duplicate linking."""
+        """Geo set of recent open reports, member ``category|channel|ms|case``, for
+        cross-channel duplicate linking (feeds/ingest.lua)."""
         return f"{self.prefix}:recent"
+
+    @property
+    def recent_times(self) -> str:
+        """Sorted set: the members of :attr:`recent_geo` by time (ms), to trim the window."""
+        return f"{self.prefix}:recent:t"
+
+    @property
+    def recent_index(self) -> str:
+        """Hash: case id -> its member in :attr:`recent_geo` (closing a case removes it)."""
+        return f"{self.prefix}:recent:i"
 
     # --- pub/sub --------------------------------------------------------------------------
     @property

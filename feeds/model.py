@@ -115,6 +115,14 @@ class Reporter:
     phone: str = ""
     id_number: str = ""
 
+    def __repr__(self) -> str:  # reprs end up in logs and tracebacks: never show PII in clear
+        from feeds.privacy import mask_id_number, mask_name, mask_phone
+
+        return (f"Reporter(name={mask_name(self.name)!r}, phone={mask_phone(self.phone)!r}, "
+                f"id_number={mask_id_number(self.id_number)!r})")
+
+    __str__ = __repr__
+
 
 @dataclass(slots=True)
 class Report:
@@ -141,6 +149,8 @@ class Report:
     street_code: str = ""
     flags: list[str] = field(default_factory=list)
     duplicate_of: str = ""  # earlier case this one is linked to (cross-channel duplicate)
+    dept: str = ""  # department the source already routed it to; "" = route by category
+    attrs: dict[str, Any] = field(default_factory=dict)  # source fields with no place above (kept)
 
     def payload(self) -> dict[str, Any]:
         d = asdict(self)
@@ -205,7 +215,11 @@ def decode_entry(entry_id: bytes | str, fields: dict[Any, Any]) -> LogEntry:
     )
 
 
+_REPORT_FIELDS = frozenset(Report.__dataclass_fields__) - {"case_id"}
+
+
 def report_from_entry(entry: LogEntry) -> Report:
-    d = dict(entry.data)
+    """The Report of a ``report`` log entry (fields a newer writer added are ignored)."""
+    d = {k: v for k, v in entry.data.items() if k in _REPORT_FIELDS}
     d["reporter"] = Reporter(**d.get("reporter", {}))
     return Report(case_id=entry.case_id, **d)

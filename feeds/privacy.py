@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}[01]\d[0-3]\d\d{3}[0-9Xx](?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
+_DIGIT_RUN = re.compile(r"\d{4}")
+
 
 def mask_name(name: str) -> str:
     """张三丰 -> 张**; a one-character name becomes *."""
@@ -27,3 +34,16 @@ def mask_id_number(id_number: str) -> str:
     if len(s) <= 8:
         return "*" * len(s)
     return s[:4] + "*" * (len(s) - 8) + s[-4:]
+
+
+def mask_text(text: str) -> str:
+    """Mask ID numbers and phone numbers written inside free text (descriptions, notes).
+
+    Names in free text cannot be found reliably; screens visitors see show descriptions only
+    through this function and truncated.
+    """
+    if _DIGIT_RUN.search(text) is None:  # the common case: nothing to mask
+        return text
+    text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
+    text = _MOBILE.sub(lambda m: mask_phone(re.sub(r"\D", "", m.group(0))[-11:]), text)
+    return _LANDLINE.sub(lambda m: mask_phone(m.group(0).replace("-", "")), text)
