@@ -8,9 +8,23 @@ from __future__ import annotations
 
 # --- shared by every screen -------------------------------------------------------------
 URL = "url"
-RESYNC = "live-resync"  # dcc.Store: bumped by live.js on (re)connect / seq gap -> snapshot
-SNAPSHOT_META = "live-snapshot-meta"  # dcc.Store: {seq, page, lists: {...}} written by the snapshot
-LIVE_CONFIG = "live-config"  # dcc.Store: {page, role, rooms} read by live.js at start
+SCREEN_MARK = "data-live-page"  # attribute of each screen's root: which room live.js joins
+
+
+def resync(page: str) -> str:
+    """dcc.Store bumped by live.js on (re)connect or a seq gap: the page reloads its snapshot."""
+    return f"{page}-resync"
+
+
+def meta(page: str) -> str:
+    """dcc.Store written with the snapshot: {seq, at, lists, views, cast, filters}."""
+    return f"{page}-meta"
+
+
+def meta_sink(page: str) -> str:
+    """Dummy output of the clientside callback that hands the snapshot meta to live.js."""
+    return f"{page}-meta-sink"
+
 BANNER = "live-banner"  # "connection lost" banner (shown by live.js)
 ASOF = "live-asof"  # "数据截至 hh:mm:ss"
 CLOCK = "live-clock"  # wall clock text
@@ -47,14 +61,13 @@ DUTY_SOUND = "duty-sound"
 DUTY_HISTORY = "duty-history"
 DUTY_NOTE = "duty-note"
 DUTY_ACTOR = "duty-actor"
-ALERT_ACTION = "alert-action"  # pattern-matching type: {"type", "action", "alert"}
+DUTY_ACTION = "duty-action"  # dcc.Store: {"action", "alert", "t"} written by live.js on a button tap
 
 # --- /tablet -----------------------------------------------------------------------------
 TABLET = "tablet"
 TAB_SCOPE = "tab-scope"  # dcc.Store: {"level", "code"} of the drill-down
 TAB_CRUMBS = "tab-crumbs"
-TAB_CRUMB = "tab-crumb"  # pattern-matching type: {"type", "level", "code"}
-TAB_DRILL = "tab-drill"  # pattern-matching type: {"type", "level", "code"} (list rows)
+TAB_NAV = "tablet-nav"  # dcc.Store: {"nav": "level|code", "t"} written by live.js on a tap of [data-nav]
 TAB_MAP = "tab-map"
 TAB_WINDOW = "tab-window"
 TAB_RANGE = "tab-range"
@@ -69,27 +82,26 @@ TAB_TREND = "tab-trend"
 TAB_LIST = "tab-list"
 TAB_LIST_TITLE = "tab-list-title"
 TAB_HOTSPOTS = "tab-hotspots"
-TAB_HOTSPOT = "tab-hotspot"  # pattern-matching type: {"type", "cell"}
 TAB_DETAIL = "tab-detail"  # hotspot history or case timeline
-TAB_CASE = "tab-case"  # pattern-matching type: {"type", "case"}
 TAB_PLAY = "tab-play"
 TAB_PLAY_DAY = "tab-play-day"
 TAB_PLAY_SPEED = "tab-play-speed"
 TAB_PLAY_CLOCK = "tab-play-clock"  # dcc.Store: {"t": ms} of the playback clock (None = live)
 TAB_PLAY_LABEL = "tab-play-label"
 TAB_PLAY_STATE = "tab-play-state"  # dcc.Store: {"playing", "start", "end", "speed"}
+TAB_LIVE = "tab-live"  # dcc.Store bumped by live.js (at most every few s) when the data changed
 TAB_CAST = "tab-cast"
 TAB_RELEASE = "tab-release"
 
 #: Ids the live-push client needs, written into the page as ``window.LIVE_IDS``.
 LIVE_IDS = {
-    "resync": RESYNC, "meta": SNAPSHOT_META, "config": LIVE_CONFIG, "banner": BANNER,
+    "banner": BANNER,
     "asof": ASOF, "clock": CLOCK, "conn": CONN_DOT, "mapTick": WALL_MAP_TICK,
     "mapDone": WALL_MAP_DONE, "map": WALL_MAP, "focus": WALL_FOCUS, "focusViews": WALL_FOCUS_VIEWS,
     "cast": WALL_CAST, "kpiPrefix": WALL_KPI_PREFIX, "backlog": WALL_BACKLOG,
     "topIssues": WALL_TOPISSUES, "hotspots": WALL_HOTSPOTS, "trend": WALL_TREND,
     "ticker": WALL_TICKER, "alerts": WALL_ALERTS, "alertCount": WALL_ALERT_COUNT,
     "dutyQueue": DUTY_QUEUE, "dutyCount": DUTY_COUNT, "dutySound": DUTY_SOUND,
-    "dutyHistory": DUTY_HISTORY, "playClock": TAB_PLAY_CLOCK, "playState": TAB_PLAY_STATE,
-    "playLabel": TAB_PLAY_LABEL,
+    "dutyHistory": DUTY_HISTORY, "dutyAction": DUTY_ACTION, "tabNav": TAB_NAV, "playClock": TAB_PLAY_CLOCK, "playState": TAB_PLAY_STATE,
+    "playLabel": TAB_PLAY_LABEL, "tabLive": TAB_LIVE, "mapDoneSink": WALL_MAP_DONE,
 }

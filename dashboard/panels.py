@@ -171,12 +171,13 @@ def alert_row(alert: Mapping[str, Any], names: Names, *, variant: str = "wall", 
 
 
 def alert_actions(alert: Mapping[str, Any]) -> html.Div:
+    """签收 / 催办 / 督办 / 备注: plain buttons; live.js turns a tap into one request to the server."""
     aid = str(alert.get("id"))
     state = str(alert.get("state") or "raised")
 
     def btn(action: str, label: str, cls: str, disabled: bool = False) -> html.Button:
-        return html.Button(label, id={"type": ids.ALERT_ACTION, "action": action, "alert": aid},
-                           className=f"btn {cls}", disabled=disabled, n_clicks=0)
+        return html.Button(label, className=f"btn {cls}", disabled=disabled,
+                           **{"data-action": action, "data-alert": aid})
 
     return html.Div([
         btn("ack", "签收", "primary", disabled=state != "raised"),
@@ -208,6 +209,11 @@ def history_row(alert: Mapping[str, Any], names: Names) -> html.Li:
 
 
 # --- ticker -------------------------------------------------------------------------------------
+def ticker_sort(summary: Mapping[str, Any]) -> float:
+    """Ticker order: newest first."""
+    return -float(summary.get("received_at") or 0)
+
+
 def ticker_row(summary: Mapping[str, Any], names: Names, *, fresh: bool = False) -> html.Li:
     """One latest report; ``summary`` must come masked from the read model (wall role)."""
     where = " · ".join(p for p in (names.street(summary.get("street")),
@@ -266,9 +272,8 @@ def hotspot_rows(hotspots: Sequence[Mapping[str, Any]], names: Names, limit: int
         body = [html.Span(str(i), className="n"), html.Span(f"{label}{(' · ' + cat) if cat else ''}"),
                 html.Span(fmt.count(h.get("count")), className="c")]
         if clickable:
-            out.append(html.Button(body, id={"type": ids.TAB_HOTSPOT, "cell": str(h.get("key") or h.get("cell")
-                                                                                  or h.get("grid"))},
-                                   className="drill-row", n_clicks=0))
+            out.append(html.Button(body, className="drill-row rank-btn",
+                                   **{"data-nav": nav("hotspot", str(h.get("key") or h.get("grid") or ""))}))
         else:
             out.append(html.Li(body, className="rank-row"))
     return out
@@ -310,6 +315,11 @@ def case_timeline(case: Mapping[str, Any], names: Names) -> html.Div:
                     id="case-detail", **{"data-case": str(case.get("id"))})
 
 
+def nav(level: str, code: str) -> str:
+    """The ``data-nav`` of a tap target: live.js hands it to the page's nav store."""
+    return f"{level}|{code}"
+
+
 def drill_rows(rows: Sequence[Mapping[str, Any]], level: str) -> list[html.Button]:
     """Children of the current scope as 44 px tap targets: ``{code, name, count, open, overdue}``."""
     out = []
@@ -318,8 +328,7 @@ def drill_rows(rows: Sequence[Mapping[str, Any]], level: str) -> list[html.Butto
             html.Span(r.get("name") or r.get("code")),
             html.Span(f"在办 {fmt.count(r.get('open'))} · 超期 {fmt.count(r.get('overdue'))}", className="s"),
             html.Span(fmt.count(r.get("count")), className="c"),
-        ], id={"type": ids.TAB_DRILL, "level": level, "code": str(r.get("code"))}, className="drill-row",
-            n_clicks=0))
+        ], className="drill-row", **{"data-nav": nav(level, str(r.get("code")))}))
     return out or [html.Div("无下级数据", className="empty")]
 
 
@@ -331,7 +340,7 @@ def case_rows(cases: Sequence[Mapping[str, Any]], names: Names) -> list[html.But
             html.Span(f"{STATUS_NAMES.get(str(c.get('status')), c.get('status'))} · "
                       f"{SLA_NAMES.get(str(c.get('sla')), c.get('sla'))}", className="s"),
             html.Span(str(c.get("id")), className="s"),
-        ], id={"type": ids.TAB_CASE, "case": str(c.get("id"))}, className="drill-row", n_clicks=0))
+        ], className="drill-row", **{"data-nav": nav("case", str(c.get("id")))}))
     return out or [html.Div("该网格在此时段内无案件", className="empty")]
 
 
@@ -366,6 +375,12 @@ def login_panel(page: str, reason: str = "") -> html.Div:
     ], className="login", id=ids.LOGIN)
 
 
-def stores(*extra: Any) -> list[Any]:
-    """The stores and markers every live screen carries."""
-    return [dcc.Store(id=ids.RESYNC), dcc.Store(id=ids.SNAPSHOT_META), *extra]
+def live_stores(page: str, meta: Mapping[str, Any] | None = None) -> list[Any]:
+    """The stores every live screen carries: resync trigger, snapshot meta (+ its sink), banner, toast."""
+    return [dcc.Store(id=ids.resync(page)), dcc.Store(id=ids.meta(page), data=meta),
+            dcc.Store(id=ids.meta_sink(page)), html.Div("", id=ids.BANNER, className="banner"),
+            html.Div("", id=ids.TOAST, className="toast")]
+
+
+def empty(text: str) -> html.Li:
+    return html.Li(text, className="empty")

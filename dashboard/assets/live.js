@@ -16,8 +16,9 @@
   var HEARTBEAT_LOST_MS = 12000;   // no message or heartbeat for this long: banner (server beats every 3 s)
   var MAP_MIN_INTERVAL_MS = 1000;  // heat layer catches up at most this often (each redraw ~0.4 s without GPU)
   var MAP_STUCK_MS = 10000;
+  var TABLET_REFRESH_MS = 5000;    // the consultation screen follows live data at most this often
   var S = {
-    started: false, socket: null, ids: null, page: null, connected: false,
+    started: false, socket: null, ids: window.LIVE_IDS || {}, page: null, connected: false,
     seq: null, snapSeq: null, pending: true, buffer: [], lists: {}, filters: {},
     lastMsgAt: 0, lastServerAt: 0, serverSkew: 0, lost: false, resyncAt: 0,
     mapDirty: false, mapInFlight: false, mapTickAt: 0, lastSecond: -1,
@@ -74,7 +75,7 @@
     var now = Date.now();
     if (S.pending && now - S.resyncAt < 3000) return;   // one in flight
     S.pending = true; S.resyncAt = now; S.stats.resyncs += 1;
-    sp(S.ids.resync, { data: { t: now, reason: reason || "" } });
+    sp(S.page + "-resync", { data: { t: now, reason: reason || "" } });
   }
   S.onSnapshot = function (meta) {
     if (!meta || meta.seq === undefined || meta.seq === null) return null;
@@ -94,14 +95,28 @@
     return null;
   };
   S.onMapDone = function () { S.mapInFlight = false; return null; };
+  // tablet playback: one clock (ms of data time) drives every panel through one callback
+  S.onPlayState = function (st) {
+    S.play = (st && st.active) ? { start: st.start, end: st.end, speed: st.speed || 300,
+      wallStart: Date.now(), lastTick: Date.now(), done: false } : null;
+    return null;
+  };
+  function playTick(now) {
+    var P = S.play;
+    if (!P || P.done || now - P.lastTick < 1000) return;
+    P.lastTick = now;
+    var t = P.start + (now - P.wallStart) * P.speed;
+    if (t >= P.end) { t = P.end; P.done = true; }
+    sp(S.ids.playClock, { data: Math.round(t) });
+  }
 
   // ---------------------------------------------------------------- applying messages
   function onMessage(m) {
     stamp(m.at);
     if (S.pending) { S.buffer.push(m); if (S.buffer.length > 5000) S.buffer.shift(); return; }
     if (m.s <= S.seq) return;                           // already in the snapshot
-    if (m.s !== S.seq + 1) { S.stats.gaps += 1; S.buffer.push(m); resync("gap"); return; }
-    S.seq = m.s;
+    if (m.s0 > S.seq + 1) { S.stats.gaps += 1; S.buffer.push(m); resync("gap"); return; }
+    S.seq = m.s;                                        // ops are idempotent upserts: overlap is fine
     (m.ops || []).forEach(applyOp);
     S.stats.applied += 1;
   }
@@ -114,6 +129,7 @@
       case "trend": applyTrend(op); break;
       case "alert": onAlert(op); break;
       case "cast": S.rot.cast = op.view; applyCast(); break;
+      case "dirty": S.tabDirty = true; break;
       case "resync": resync("server"); break;
     }
   }
@@ -246,6 +262,11 @@
       S.mapDirty = false; S.mapInFlight = true; S.mapTickAt = now;
       sp(S.ids.mapTick, { data: { t: now, seq: S.seq } });
     }
+    if (S.tabDirty && now - (S.tabAt || 0) >= TABLET_REFRESH_MS) {
+      S.tabDirty = false; S.tabAt = now;
+      sp(S.ids.tabLive, { data: now });
+    }
+    if (S.page === "tablet") playTick(now);
     rotate(now);
   }
   function rafLoop() { tick(); window.requestAnimationFrame(rafLoop); }
@@ -274,6 +295,7 @@
     socket.on("disconnect", function (reason) { setConnected(false, reason === "io server disconnect" ? "服务端断开" : ""); });
     socket.on("connect_error", function () { setConnected(false); });
     socket.on("d", onMessage);
+    socket.on("cast", function (c) { S.rot.cast = c || null; applyCast(); S.mapDirty = true; });
     socket.on("hb", function (h) {
       stamp(h.at);
       if (S.connected) hideBanner();
@@ -282,6 +304,17 @@
     window.requestAnimationFrame(rafLoop);
     setInterval(tick, 1000);
   }
+  // taps on rendered rows/buttons: one small request each (no pattern-matching fan-in)
+  document.addEventListener("click", function (e) {
+    if (!S.started || !e.target.closest) return;
+    var a = e.target.closest("[data-action]");
+    if (a && !a.disabled) {
+      sp(S.ids.dutyAction, { data: { action: a.getAttribute("data-action"), alert: a.getAttribute("data-alert"), t: Date.now() } });
+      return;
+    }
+    var n = e.target.closest("[data-nav]");
+    if (n) sp(S.ids.tabNav, { data: { nav: n.getAttribute("data-nav"), t: Date.now() } });
+  });
   function waitStart() { start(); if (!S.started) setTimeout(waitStart, 50); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", waitStart);
   else waitStart();

@@ -1,0 +1,7 @@
+"""``python -m dashboard``: see dashboard.run."""
+
+import sys
+
+from dashboard.run import main
+
+sys.exit(main())

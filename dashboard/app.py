@@ -1,0 +1,88 @@
+"""``create_app(settings, store)``: the Dash multi-page app on Flask, with Flask-SocketIO.
+
+Kept small on purpose: page layouts live in ``dashboard/pages``, callbacks in
+``dashboard/callbacks``, builders in ``panels``/``figures``, reads in ``reads``/``snapshot``.
+Everything the browser loads is local (``dashboard/assets``, Dash's own bundles, ``/geo``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import Dash, html
+from flask import abort, send_from_directory
+from flask_socketio import SocketIO
+
+from dashboard import auth, ids, sockets
+from dashboard.callbacks import register_callbacks
+from dashboard.context import ScreenContext, build_context
+from dashboard.geodata import URL_PREFIX
+from dashboard.pages import duty, tablet, wall
+from feeds.settings import Settings
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+INDEX = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+{%metas%}
+<title>{%title%}</title>
+{%favicon%}
+{%css%}
+<script>window.LIVE_IDS = __LIVE_IDS__;</script>
+</head>
+<body>
+{%app_entry%}
+<footer>
+{%config%}
+{%scripts%}
+{%renderer%}
+</footer>
+</body>
+</html>"""
+
+
+def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | None = None,
+               ctx: ScreenContext | None = None) -> tuple[Dash, SocketIO]:
+    """The web app of one web worker: Dash pages + callbacks + Socket.IO on the store's message queue."""
+    ctx = ctx or build_context(settings, store, clock=clock)
+    app = Dash(__name__, use_pages=True, pages_folder="", assets_folder=str(ASSETS), title="社会治理指挥大厅",
+               update_title=None, compress=True, suppress_callback_exceptions=True, serve_locally=True)
+    app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS))
+    server = app.server
+    auth.install(server, settings)
+
+    @server.route(f"{URL_PREFIX}/<path:name>")
+    def geo_file(name: str) -> Any:
+        if "/" in name or not name.endswith(".geojson"):
+            abort(404)
+        resp = send_from_directory(ctx.geo.folder, name, mimetype="application/geo+json", max_age=86400)
+        return resp
+
+    dash.register_page("dashboard.pages.home", path="/", title="社会治理指挥大厅", layout=home)
+    dash.register_page("dashboard.pages.wall", path="/wall", title="一屏统揽 · 大屏", layout=partial(wall.layout, ctx))
+    dash.register_page("dashboard.pages.tablet", path="/tablet", title="会商研判",
+                       layout=partial(tablet.layout, ctx))
+    dash.register_page("dashboard.pages.duty", path="/duty", title="值班告警台", layout=partial(duty.layout, ctx))
+    register_callbacks(app, ctx)
+
+    socketio = SocketIO(server, message_queue=store.url, channel=store.keys.socketio_channel,
+                        async_mode="threading", transports=["websocket"],
+                        ping_interval=10, ping_timeout=10)
+    sockets.register(socketio, ctx)
+    ctx.socketio = socketio
+    return app, socketio
+
+
+def home(**_query: Any) -> Any:
+    return html.Div([
+        html.H1("社会治理指挥大厅"),
+        html.P(html.A("一屏统揽 · 大屏 /wall", href="/wall")),
+        html.P(html.A("会商研判 · 平板 /tablet", href="/tablet")),
+        html.P(html.A("值班告警台 /duty", href="/duty")),
+    ], className="login")

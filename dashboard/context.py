@@ -1,0 +1,84 @@
+"""What every callback and the relay need: settings, the store, names, the map geography, a clock.
+
+One ``ScreenContext`` is built by ``create_app`` and handed to the page layouts and callback
+registrations explicitly (no module-level globals).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from dashboard.geodata import MapGeo
+from dashboard.names import Names
+from dashboard.reads import Reader
+from feeds.catalog import Catalog
+from feeds.keys import Keys
+from feeds.settings import Settings
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def cast_key(keys: Keys) -> str:
+    """String: JSON of the view a leader cast to the wall (absent = no cast).
+
+    Screen state, not a read model; kept under the jurisdiction's hash tag like every key.
+    """
+    return f"{keys.prefix}:screens:cast"
+
+
+@dataclass
+class ScreenContext:
+    settings: Settings
+    store: Any  # feeds.store.Store (started)
+    catalog: Catalog
+    geo: MapGeo
+    names: Names
+    clock: Callable[[], int] = wall_clock_ms
+    socketio: Any = None  # flask_socketio.SocketIO of this web worker (emits cast messages)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> Keys:
+        return self.store.keys
+
+    @property
+    def client(self) -> Any:
+        return self.store.client
+
+    @property
+    def reader(self) -> Reader:
+        return Reader(self.store.client, self.store.keys, self.clock)
+
+    def now(self) -> int:
+        return self.clock()
+
+    def delta_seq(self) -> int:
+        """The last published delta seq (read *before* a snapshot's read models)."""
+        return int(self.client.get(self.keys.delta_seq) or 0)
+
+    # --- cast to the wall -------------------------------------------------------------------
+    def get_cast(self) -> dict | None:
+        raw = self.client.get(cast_key(self.keys))
+        return orjson.loads(raw) if raw else None
+
+    def set_cast(self, view: dict | None) -> None:
+        if view is None:
+            self.client.delete(cast_key(self.keys))
+        else:
+            self.client.set(cast_key(self.keys), orjson.dumps(view))
+
+
+def build_context(settings: Settings, store: Any, *, clock: Callable[[], int] | None = None) -> ScreenContext:
+    from dashboard.geodata import load_map_geo
+
+    catalog = Catalog.load(settings.config_dir)
+    geo = load_map_geo(settings)
+    return ScreenContext(settings=settings, store=store, catalog=catalog, geo=geo, names=geo.names(catalog),
+                         clock=clock or wall_clock_ms)

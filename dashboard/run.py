@@ -1,0 +1,187 @@
+"""THE main command, ``python -m dashboard``: the whole product in one process.
+
+Starts the Store (embedded Valkey unless ``REDIS_URL``), the supervision worker thread, the demo
+simulator thread (backfill then live) when ``GOV_DEMO`` is on, the live-push relay (the only
+emitter; web workers never relay), and the web server (Dash + Flask-SocketIO, threading mode)
+with the ingest endpoint ``POST /api/events``. Prints the wall's URL. Ctrl-C / SIGTERM stops
+everything, the embedded server included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from feeds.settings import Settings
+from feeds.store import Store
+
+log = logging.getLogger("dashboard")
+
+
+@dataclass
+class Product:
+    """The running pieces; ``start`` / ``serve`` / ``stop``."""
+
+    settings: Settings
+    store: Store | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    app: Any = None
+    socketio: Any = None
+    relay: Any = None
+    ingestor: Any = None
+
+    def start(self) -> Product:
+        from dashboard.app import create_app
+        from dashboard.context import build_context
+        from dashboard.push import LiveViews, Relay
+
+        s = self.settings
+        self.store = Store(s).start()
+        ctx = build_context(s, self.store)
+        self.app, self.socketio = create_app(s, self.store, ctx=ctx)
+        self._register_ingest()
+        self._start_worker()
+        self.relay = Relay(self.store, LiveViews(ctx.reader, ctx.names, ctx.geo), clock=ctx.clock)
+        self._thread("relay", self.relay.run)
+        if s.demo:
+            self._start_simulator()
+        return self
+
+    # --- pieces owned by the other packages, wired through their documented entry points -----
+    def _register_ingest(self) -> None:
+        try:
+            from feeds.http_api import make_ingest_blueprint
+
+            from feeds.ingest import Ingestor
+        except ImportError as e:
+            log.warning("ingest endpoint not available yet (%s): POST /api/events is off", e)
+            return
+        self.ingestor = _construct(Ingestor, self.settings, self.store)
+        self.app.server.register_blueprint(make_ingest_blueprint(self.ingestor))
+
+    def _start_worker(self) -> None:
+        try:
+            from feeds.supervision.worker import Worker
+        except ImportError as e:
+            log.warning("supervision worker not available yet (%s)", e)
+            return
+        worker = _construct(Worker, self.settings, self.store)
+        self._thread("supervision-worker", worker.run)
+
+    def _start_simulator(self) -> None:
+        try:
+            from feeds.simulator import run_simulator
+        except ImportError as e:
+            log.warning("demo simulator not available yet (%s)", e)
+            return
+        ingestor = self.ingestor
+
+        def sim(stop: threading.Event) -> None:
+            _call(run_simulator, self.settings, self.store, ingestor=ingestor, stop=stop)
+
+        self._thread("demo-simulator", sim)
+
+    def _thread(self, name: str, target: Callable[[threading.Event], Any]) -> None:
+        def body() -> None:
+            try:
+                target(self.stop_event)
+            except Exception:
+                log.exception("%s stopped with an error", name)
+
+        t = threading.Thread(target=body, name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def serve(self) -> None:
+        s = self.settings
+        self.socketio.run(self.app.server, host=s.http_host, port=s.http_port, allow_unsafe_werkzeug=True,
+                          use_reloader=False, log_output=False)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=5)
+        if self.store is not None:
+            self.store.stop()
+            self.store = None
+
+
+def _construct(cls: Any, settings: Settings, store: Store) -> Any:
+    """Build one of the engine's objects from settings + store, whichever the signature names."""
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    kwargs: dict[str, Any] = {}
+    for name in params:
+        if name == "settings":
+            kwargs[name] = settings
+        elif name == "store":
+            kwargs[name] = store
+        elif name == "client":
+            kwargs[name] = store.new_client()
+        elif name == "keys":
+            kwargs[name] = store.keys
+    return cls(**kwargs)
+
+
+def _call(fn: Any, settings: Settings, store: Store, **extra: Any) -> Any:
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    kwargs: dict[str, Any] = {}
+    for name in params:
+        if name == "settings":
+            kwargs[name] = settings
+        elif name == "store":
+            kwargs[name] = store
+        elif name == "client":
+            kwargs[name] = store.new_client()
+        elif name == "keys":
+            kwargs[name] = store.keys
+        elif name in extra:
+            kwargs[name] = extra[name]
+        elif name in ("stop", "stop_event"):
+            kwargs[name] = extra.get("stop")
+    return fn(**kwargs)
+
+
+def _raise_interrupt(_sig: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard",
+                                     description="社会治理指挥大厅: wall, tablet and duty screens with the live demo")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    product = Product(settings)
+    try:
+        product.start()
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        print(f"大屏 (wall):      {base}/wall?token={settings.wall_token}", flush=True)
+        print(f"值班台 (duty):    {base}/duty?token={settings.duty_token}", flush=True)
+        print(f"会商 (tablet):    {base}/tablet?token={settings.leader_token}", flush=True)
+        print(f"事件接入 (ingest): POST {base}/api/events", flush=True)
+        product.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        product.stop()
+        print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
