@@ -52,19 +52,24 @@ class Keys:
 
     @property
     def recent_geo(self) -> str:
-        """Geo set of recent open reports, member ``category|channel|ms|case``, for
-        cross-channel duplicate linking (feeds/ingest.lua)."""
+        """Prefix of the geo sets of recent reports used to link cross-channel duplicates:
+        :meth:`recent_bucket` holds one time bucket each (feeds/ingest.lua)."""
         return f"{self.prefix}:recent"
 
-    @property
-    def recent_times(self) -> str:
-        """Sorted set: the members of :attr:`recent_geo` by time (ms), to trim the window."""
-        return f"{self.prefix}:recent:t"
+    def recent_bucket(self, bucket: int) -> str:
+        """Geo set of the reports received in time bucket ``bucket`` (ms // bucket size);
+        member ``category|channel|ms|case``. Whole buckets are dropped once out of the window."""
+        return f"{self.prefix}:recent:{bucket}"
 
     @property
-    def recent_index(self) -> str:
-        """Hash: case id -> its member in :attr:`recent_geo` (closing a case removes it)."""
-        return f"{self.prefix}:recent:i"
+    def recent_buckets(self) -> str:
+        """Sorted set: existing :meth:`recent_bucket` ids by their start (ms), to drop old ones."""
+        return f"{self.prefix}:recent:b"
+
+    @property
+    def recent_closed(self) -> str:
+        """Sorted set: cases closed or merged (score ms) within the window: no longer link targets."""
+        return f"{self.prefix}:recent:c"
 
     # --- pub/sub --------------------------------------------------------------------------
     @property
@@ -128,6 +133,10 @@ class Keys:
         (earliest due ms); counts at any ``now`` are ZCARD / ZCOUNT(-inf, now).
         """
         return self.sv(f"bl:{scope}:{code}:{kind}")
+
+    def backlog_codes(self, scope: str) -> str:
+        """Set: every code that ever had an open case in ``scope`` (dept|street|comm|grid)."""
+        return self.sv(f"codes:{scope}")
 
     def received_index(self, scope: str) -> str:
         """Sorted set: counted case ids by received ms for ``district``, ``street:X`` or ``dept:X``."""

@@ -1,0 +1,196 @@
+"""SLA rules from data (``config/sla.json``) and the stage clocks they start. Pure: ``now`` is passed in.
+
+A rule matches a report by (channel, category, level); the most specific matching rule of the
+report's rule set wins (ties: first in the file). A rule lists stages; each stage clock starts
+at an event (``received`` = the report, or an update kind such as ``dispatched``), may be
+restarted by other kinds (``restart_on``, e.g. ``reopened``), and is met by the kinds in
+``met_by`` (a counting closure meets every running clock). Durations and near-due thresholds
+are data: ``{"minutes": 1}``, ``{"working_days": 7}``, ``{"fraction": 0.8}``,
+``{"before_working_hours": 1}``.
+
+A clock is a small dict kept inside the case state::
+
+    {"stage": "sign", "start": ms, "due": ms, "near": ms, "met": ms | None,
+     "state": "running" | "met" | "late" | "cancelled", "nf": near alert fired, "df": overdue fired,
+     "fb": calendar fallback used}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from feeds.supervision.workcalendar import HOUR_MS, MINUTE_MS, Deadline, WorkCalendar
+
+RECEIVED = "received"
+
+
+@dataclass(frozen=True, slots=True)
+class StageRule:
+    stage: str
+    start: str
+    limit: dict
+    near: dict
+    met_by: frozenset[str]
+    restart_on: frozenset[str] = frozenset()
+    extendable: bool = False
+    name: str = ""
+
+    @classmethod
+    def from_json(cls, raw: dict, near_default: dict, stage_defs: dict[str, dict]) -> StageRule:
+        stage = raw["stage"]
+        base = stage_defs.get(stage, {})
+        merged = {**base, **raw}
+        if "limit" not in merged:
+            raise ValueError(f"stage {stage!r} has no limit")
+        return cls(stage=stage, start=merged.get("start", RECEIVED), limit=dict(merged["limit"]),
+                   near=dict(merged.get("near", near_default)),
+                   met_by=frozenset(merged.get("met_by", [])),
+                   restart_on=frozenset(merged.get("restart_on", [])),
+                   extendable=bool(merged.get("extendable", False)), name=str(merged.get("name", stage)))
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRule:
+    name: str
+    match: dict[str, frozenset]
+    stages: tuple[StageRule, ...]
+    doc: str = ""
+
+    @property
+    def specificity(self) -> int:
+        return len(self.match)
+
+    def matches(self, channel: str, category: str, level: int) -> bool:
+        m = self.match
+        return (("channel" not in m or channel in m["channel"])
+                and ("category" not in m or category in m["category"])
+                and ("level" not in m or level in m["level"]))
+
+    def stage(self, stage: str) -> StageRule | None:
+        for s in self.stages:
+            if s.stage == stage:
+                return s
+        return None
+
+
+@dataclass(frozen=True)
+class SlaBook:
+    """All rule sets; ``channels`` maps a channel to its rule set (default ``default``)."""
+
+    rulesets: dict[str, tuple[SlaRule, ...]]
+    channels: dict[str, str]
+    whistle: dict[str, StageRule]
+    work_hours: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_json(cls, raw: dict) -> SlaBook:
+        near_default = raw.get("near_default", {"fraction": 0.8})
+        stage_defs = raw.get("stages", {})
+        rulesets: dict[str, tuple[SlaRule, ...]] = {}
+        channels: dict[str, str] = {}
+        for set_name, body in raw["rulesets"].items():
+            rules = []
+            for r in body["rules"]:
+                match = {k: frozenset(v if isinstance(v, list) else [v]) for k, v in r.get("match", {}).items()}
+                bad = set(match) - {"channel", "category", "level"}
+                if bad:
+                    raise ValueError(f"rule {r.get('name')!r} matches on unknown fields {sorted(bad)}")
+                stages = tuple(StageRule.from_json(s, near_default, stage_defs) for s in r["stages"])
+                rules.append(SlaRule(name=r["name"], match=match, stages=stages, doc=r.get("_doc", "")))
+            if not any(r.specificity == 0 for r in rules):
+                raise ValueError(f"rule set {set_name!r} needs a catch-all rule (no 'match')")
+            rulesets[set_name] = tuple(rules)
+            for ch in body.get("channels", []):
+                channels[ch] = set_name
+        if "default" not in rulesets:
+            raise ValueError("sla.json needs a 'default' rule set")
+        whistle = {grade: StageRule.from_json({"stage": "whistle", "start": "whistle", "extendable": True,
+                                               "met_by": ["resolved"], **spec}, near_default, {})
+                   for grade, spec in raw.get("whistle", {}).items()}
+        return cls(rulesets=rulesets, channels=channels, whistle=whistle,
+                   work_hours=tuple(tuple(w) for w in raw.get("work_hours", [])))
+
+    @classmethod
+    def load(cls, config_dir: Path) -> SlaBook:
+        return cls.from_json(orjson.loads((Path(config_dir) / "sla.json").read_bytes()))
+
+    def rule_for(self, channel: str, category: str, level: int) -> SlaRule:
+        """The most specific matching rule of the channel's rule set."""
+        rules = self.rulesets[self.channels.get(channel, "default")]
+        best: SlaRule | None = None
+        for r in rules:
+            if r.matches(channel, category, level) and (best is None or r.specificity > best.specificity):
+                best = r
+        assert best is not None  # a catch-all exists
+        return best
+
+    def rule_named(self, name: str) -> SlaRule | None:
+        for rules in self.rulesets.values():
+            for r in rules:
+                if r.name == name:
+                    return r
+        return None
+
+
+def near_time(spec: dict, start: int, due: int, cal: WorkCalendar) -> Deadline:
+    """When a clock becomes near-due: a fraction of the allowed time, or some time before the due."""
+    (unit, amount), = spec.items()
+    if unit == "fraction":
+        at = start + int((due - start) * float(amount))
+        return Deadline(at)
+    if unit == "before_minutes":
+        d = Deadline(due - int(amount * MINUTE_MS))
+    elif unit == "before_hours":
+        d = Deadline(due - int(amount * HOUR_MS))
+    elif unit == "before_working_hours":
+        d = cal.sub_working_hours(due, float(amount))
+    else:
+        raise ValueError(f"unknown near-due spec {spec}; expected fraction, before_minutes, before_hours "
+                         "or before_working_hours")
+    return Deadline(max(start, d.at), d.fallback)
+
+
+def start_clock(rule: StageRule, start: int, cal: WorkCalendar, name: str | None = None,
+                limit: dict | None = None) -> dict:
+    """A running clock for ``rule`` started at ``start``."""
+    due = cal.add(start, limit or rule.limit)
+    near = near_time(rule.near, start, due.at, cal)
+    return {"stage": name or rule.stage, "start": start, "due": due.at, "near": near.at, "met": None,
+            "state": "running", "nf": False, "df": False, "fb": due.fallback or near.fallback}
+
+
+EXTENSION_UNITS = ("minutes", "hours", "days", "working_days", "working_hours")
+
+
+def extension_spec(data: dict) -> dict | None:
+    """The duration an extension asks for (``until`` ms, or one duration unit), or None."""
+    if data.get("until") is not None:
+        return {"until": int(data["until"])}
+    for unit in EXTENSION_UNITS:
+        if data.get(unit) is not None:
+            return {unit: data[unit]}
+    return None
+
+
+def extend_clock(clock: dict, rule: StageRule, spec: dict, cal: WorkCalendar) -> dict:
+    """Move a running clock's due by ``spec`` (or to ``until``); the near-due point follows the rule.
+
+    The result has not fired any alert yet; the lifecycle gives it a new instance name when the old
+    one had fired, so alert ids stay unique.
+    """
+    if "until" in spec:
+        due = Deadline(max(int(spec["until"]), clock["start"]))
+    else:
+        due = cal.add(clock["due"], spec)
+    near = near_time(rule.near, clock["start"], due.at, cal)
+    out = dict(clock)
+    out.update(due=due.at, near=near.at, nf=False, df=False, fb=clock["fb"] or due.fallback or near.fallback)
+    return out
+
+
+def base_stage(clock_name: str) -> str:
+    """``close@2`` (a restarted clock) -> ``close``."""
+    return clock_name.split("@", 1)[0]

@@ -1,0 +1,213 @@
+"""Mainland China's official work calendar, for SLA clocks counted in working days or hours.
+
+Statutory holidays and make-up working days (调休) come from ``chinesecalendar``. A year it
+does not know (it raises ``NotImplementedError``) is read from ``config/calendar/<year>.json``
+when that file says ``"status": "official"``; otherwise the year falls back to weekends (plus
+whatever dates a placeholder file lists) and every deadline computed through it is *flagged*
+(``fallback=True``) and logged once per year, never an exception. An official override file
+also wins over the package, so a late correction is a data change.
+
+All instants are ms since the epoch (UTC); days and working hours are local (Asia/Shanghai).
+Pure: no I/O after :meth:`WorkCalendar.load`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+import orjson
+
+log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+_MAX_DAYS = 3 * 366  # a working-time walk never looks further than this
+
+
+@dataclass(frozen=True, slots=True)
+class YearOverride:
+    """One ``config/calendar/<year>.json``: holidays and make-up working days of a year."""
+
+    year: int
+    official: bool
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+    source: str = ""
+
+    @classmethod
+    def from_json(cls, raw: dict) -> YearOverride:
+        def days(values: object) -> frozenset[date]:
+            items = values.keys() if isinstance(values, dict) else (values or [])
+            return frozenset(date.fromisoformat(str(v)) for v in items)
+
+        return cls(year=int(raw["year"]), official=raw.get("status") == "official",
+                   holidays=days(raw.get("holidays")), workdays=days(raw.get("workdays")),
+                   source=str(raw.get("source", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A computed instant and whether any day on the way used the weekend fallback."""
+
+    at: int
+    fallback: bool = False
+
+
+def _parse_hhmm(text: str) -> int:
+    h, m = text.split(":")
+    return int(h) * 60 + int(m)
+
+
+@dataclass
+class WorkCalendar:
+    """Working days and hours; ``work_hours`` are local (start, end) minute windows of a working day."""
+
+    overrides: dict[int, YearOverride] = field(default_factory=dict)
+    tz: str = "Asia/Shanghai"
+    work_hours: tuple[tuple[int, int], ...] = ((8 * 60 + 30, 12 * 60), (13 * 60 + 30, 17 * 60 + 30))
+    _cache: dict[date, tuple[bool, bool]] = field(default_factory=dict, repr=False)
+    _warned: set[int] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        self._zone = ZoneInfo(self.tz)
+        if not self.work_hours or any(not 0 <= a < b <= 24 * 60 for a, b in self.work_hours):
+            raise ValueError(f"work_hours must be increasing minute windows within a day, got {self.work_hours}")
+
+    @classmethod
+    def load(cls, config_dir: Path, tz: str = "Asia/Shanghai",
+             work_hours: list[list[str]] | None = None) -> WorkCalendar:
+        """Read every ``<config_dir>/calendar/<year>.json`` override."""
+        overrides = {}
+        folder = Path(config_dir) / "calendar"
+        for p in sorted(folder.glob("[0-9][0-9][0-9][0-9].json")):
+            o = YearOverride.from_json(orjson.loads(p.read_bytes()))
+            overrides[o.year] = o
+        kwargs: dict = {"overrides": overrides, "tz": tz}
+        if work_hours:
+            kwargs["work_hours"] = tuple((_parse_hhmm(a), _parse_hhmm(b)) for a, b in work_hours)
+        return cls(**kwargs)
+
+    # --- days -------------------------------------------------------------------------------
+    def day_info(self, d: date) -> tuple[bool, bool]:
+        """(is a working day, answered by the weekend fallback)."""
+        hit = self._cache.get(d)
+        if hit is None:
+            hit = self._cache[d] = self._day_info(d)
+        return hit
+
+    def _day_info(self, d: date) -> tuple[bool, bool]:
+        o = self.overrides.get(d.year)
+        if o is not None and o.official:
+            return self._from_override(d, o), False
+        try:
+            return chinese_calendar.is_workday(d), False
+        except NotImplementedError:
+            if d.year not in self._warned:
+                self._warned.add(d.year)
+                log.warning("work calendar: no official data for %s (chinesecalendar %s knows up to 2026; "
+                            "add config/calendar/%s.json): weekends-only fallback, deadlines flagged",
+                            d.year, getattr(chinese_calendar, "__version__", "?"), d.year)
+            return self._from_override(d, o), True
+
+    @staticmethod
+    def _from_override(d: date, o: YearOverride | None) -> bool:
+        if o is not None:
+            if d in o.workdays:
+                return True
+            if d in o.holidays:
+                return False
+        return d.weekday() < 5
+
+    def is_workday(self, d: date) -> bool:
+        return self.day_info(d)[0]
+
+    def local_date(self, ms: int) -> date:
+        return datetime.fromtimestamp(ms / 1000, self._zone).date()
+
+    def _midnight_ms(self, d: date) -> int:
+        return int(datetime.combine(d, time(0), self._zone).timestamp() * 1000)
+
+    def add_working_days(self, start_ms: int, n: int) -> Deadline:
+        """End (24:00 local) of the n-th working day after the start's day; the start day does not count.
+
+        n == 0 means the end of the start day itself.
+        """
+        d = self.local_date(start_ms)
+        fallback = False
+        counted = 0
+        for _ in range(_MAX_DAYS):
+            if counted >= n:
+                break
+            d += timedelta(days=1)
+            work, fb = self.day_info(d)
+            fallback |= fb
+            counted += work
+        return Deadline(self._midnight_ms(d + timedelta(days=1)), fallback)
+
+    # --- hours ------------------------------------------------------------------------------
+    def add_working_hours(self, start_ms: int, hours: float) -> Deadline:
+        """The instant ``hours`` working hours (inside ``work_hours`` of working days) after start."""
+        remaining = int(round(hours * HOUR_MS))
+        d = self.local_date(start_ms)
+        fallback = False
+        for _ in range(_MAX_DAYS):
+            work, fb = self.day_info(d)
+            fallback |= fb
+            if work:
+                base = self._midnight_ms(d)
+                for a, b in self.work_hours:
+                    lo = max(base + a * MINUTE_MS, start_ms)
+                    hi = base + b * MINUTE_MS
+                    if lo >= hi:
+                        continue
+                    if remaining <= hi - lo:
+                        return Deadline(lo + remaining, fallback)
+                    remaining -= hi - lo
+            d += timedelta(days=1)
+        raise ValueError(f"no working time found within {_MAX_DAYS} days of {start_ms}")
+
+    def sub_working_hours(self, end_ms: int, hours: float) -> Deadline:
+        """The instant ``hours`` working hours before ``end_ms`` (for "warn one working hour before")."""
+        remaining = int(round(hours * HOUR_MS))
+        d = self.local_date(end_ms)
+        fallback = False
+        for _ in range(_MAX_DAYS):
+            work, fb = self.day_info(d)
+            fallback |= fb
+            if work:
+                base = self._midnight_ms(d)
+                for a, b in reversed(self.work_hours):
+                    lo = base + a * MINUTE_MS
+                    hi = min(base + b * MINUTE_MS, end_ms)
+                    if lo >= hi:
+                        continue
+                    if remaining <= hi - lo:
+                        return Deadline(hi - remaining, fallback)
+                    remaining -= hi - lo
+            d -= timedelta(days=1)
+        raise ValueError(f"no working time found within {_MAX_DAYS} days before {end_ms}")
+
+    def add(self, start_ms: int, spec: dict) -> Deadline:
+        """Add a duration spec: one of ``minutes``, ``hours``, ``days`` (elapsed), ``working_days``,
+        ``working_hours``."""
+        if len(spec) != 1:
+            raise ValueError(f"a duration names exactly one unit, got {spec}")
+        (unit, amount), = spec.items()
+        if unit == "minutes":
+            return Deadline(start_ms + int(amount * MINUTE_MS))
+        if unit == "hours":
+            return Deadline(start_ms + int(amount * HOUR_MS))
+        if unit == "days":
+            return Deadline(start_ms + int(amount * DAY_MS))
+        if unit == "working_days":
+            return self.add_working_days(start_ms, int(amount))
+        if unit == "working_hours":
+            return self.add_working_hours(start_ms, float(amount))
+        raise ValueError(f"unknown duration unit {unit!r}; expected minutes, hours, days, working_days or "
+                         "working_hours")

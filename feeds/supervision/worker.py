@@ -1,0 +1,645 @@
+"""The supervision worker: consumer-group loop, deadline scan, deltas, rebuild.
+
+One batch = one XREADGROUP (up to ``batch_size`` entries), one WATCH over the batch's case
+keys, one pipelined read of their states, pure transitions in Python, and one MULTI/EXEC that
+writes every read-model diff, the dead letters, the deltas (a Lua publish at the end of the
+transaction) and the XACK. Applied ⇔ acknowledged, so a worker killed anywhere leaves either
+nothing or everything of a batch; the entries of an unfinished batch stay pending and are read
+again (own pending on restart, XAUTOCLAIM from a dead consumer). Several workers may share the
+group: a conflicting write to the same case aborts one EXEC (WATCH), which retries on fresh
+state, so an alert — which lives inside its case — is created exactly once.
+
+The deadline scan reads only the due slice ``ZRANGEBYSCORE deadlines -inf now`` (one member per
+case, scored by its next timer) and advances those cases to ``now`` the same way.
+
+Time is a parameter (:class:`SystemClock`, :class:`ManualClock`). The scan's ``now``:
+- while catching up (the last read was a full batch): the log's event-time watermark, so a
+  backfill never looks overdue before its closures are read;
+- caught up on a live log: the wall clock;
+- caught up on a replayed/backfilled log (its latest entry was appended long after it
+  happened): the watermark plus the wall time elapsed since that entry was appended.
+The history horizon (see ``alerts``) compares an alert's trigger time with the append time of
+the entry being processed (stream ids carry it), so it depends only on the log: a rebuild
+classifies exactly as the live run did.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from feeds.catalog import Catalog
+from feeds.keys import Keys
+from feeds.model import LogEntry, decode_entry
+from feeds.settings import Settings
+from feeds.supervision import alerts as al
+from feeds.supervision import lifecycle as lc
+from feeds.supervision.readmodels import Projection, project, write_diff
+from feeds.supervision.routing import GridLookup
+
+try:  # the geo engineer's heat counters (one HINCRBY per report at the base cell)
+    from feeds.heat_counters import record_heat as _geo_record_heat
+except ImportError:  # pragma: no cover - until feeds/heat_counters.py lands
+    _geo_record_heat = None
+
+log = logging.getLogger(__name__)
+
+REPLAY_LAG_MS = 60_000  # an entry appended this long after it happened is history being replayed
+KPI_TICK_MS = 10_000
+
+# Deltas and backlog counts, published inside the batch's MULTI so they go out iff it commits.
+# KEYS: 1 delta_seq, then (open, near, due) per backlog; ARGV: channel, now, n_msgs, msgs..., (scope, code)...
+_PUBLISH_LUA = """
+local channel, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local nb = (#KEYS - 1) / 3
+local total = n + nb
+if total == 0 then return 0 end
+local s = redis.call('INCRBY', KEYS[1], total) - total
+for i = 1, n do
+  redis.call('PUBLISH', channel, '{"seq":' .. (s + i) .. ',' .. ARGV[3 + i])
+end
+for j = 1, nb do
+  local ko, kn, kd = KEYS[2 + (j - 1) * 3], KEYS[3 + (j - 1) * 3], KEYS[4 + (j - 1) * 3]
+  local open = redis.call('ZCARD', ko)
+  local near = redis.call('ZCOUNT', kn, '-inf', now)
+  local due = redis.call('ZCOUNT', kd, '-inf', now)
+  local first = redis.call('ZRANGE', ko, 0, 0, 'WITHSCORES')
+  local age = 0
+  if first[2] then age = math.floor((now - tonumber(first[2])) / 1000) end
+  local nd = near - due
+  if nd < 0 then nd = 0 end
+  local ontrack = open - due - nd
+  if ontrack < 0 then ontrack = 0 end
+  redis.call('PUBLISH', channel, '{"seq":' .. (s + n + j) .. ',"type":"backlog","scope":"' ..
+    ARGV[3 + n + (j - 1) * 2 + 1] .. '","code":"' .. ARGV[3 + n + (j - 1) * 2 + 2] ..
+    '","counts":{"open":' .. open .. ',"on_track":' .. ontrack .. ',"near_due":' .. nd ..
+    ',"overdue":' .. due .. ',"oldest_age_s":' .. age .. '}}')
+end
+return total
+"""
+
+# Write-once: a dead letter or a system audit line per mark, even across rebuilds.
+# KEYS: 1 marks hash, 2 stream; ARGV: mark, field, value, field, value, ...
+_ONCE_LUA = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], 1) == 1 then
+  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+  return 1
+end
+return 0
+"""
+
+
+class Clock(Protocol):
+    def wall(self) -> int: ...
+
+
+class SystemClock:
+    """The machine's clock, ms since the epoch."""
+
+    def wall(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+@dataclass
+class ManualClock:
+    """A clock tests and replays drive by hand."""
+
+    t: int
+
+    def wall(self) -> int:
+        return self.t
+
+    def set(self, t: int) -> None:
+        self.t = t
+
+    def advance(self, ms: int) -> None:
+        self.t += ms
+
+
+def append_ms(entry_id: str) -> int:
+    """When an entry was appended: the ms part of its stream id."""
+    return int(entry_id.split("-", 1)[0])
+
+
+@dataclass
+class Stats:
+    entries: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    dead: int = 0
+    alerts: int = 0
+    scanned: int = 0
+    retries: int = 0
+    batches: int = 0
+
+    def add(self, other: Stats) -> None:
+        for k in self.__dataclass_fields__:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+@dataclass
+class _Batch:
+    """What one transaction writes besides the projections."""
+
+    dead: list[tuple[str, LogEntry]] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)
+    vetoes: list[LogEntry] = field(default_factory=list)
+    alert_events: list[tuple[str, str, int]] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+
+
+class Worker:
+    """``Worker(store_or_client, keys, settings, catalog, grid_lookup, clock).run(stop_event)``."""
+
+    def __init__(self, store_or_client: Any, keys: Keys | None = None, settings: Settings | None = None,
+                 catalog: Catalog | None = None, grid_lookup: GridLookup | None = None,
+                 clock: Clock | None = None, *, consumer: str | None = None, batch_size: int = 500,
+                 rules: lc.Rules | None = None, publish: bool = True) -> None:
+        store = store_or_client if hasattr(store_or_client, "keys") and hasattr(store_or_client, "settings") else None
+        self.client = store.client if store is not None else store_or_client
+        self.settings = settings or (store.settings if store is not None else Settings())
+        self.keys = keys or (store.keys if store is not None else Keys(self.settings.namespace))
+        self.catalog = catalog or Catalog.load(Path(self.settings.config_dir))
+        self.rules = rules or lc.Rules.load(Path(self.settings.config_dir), self.catalog, self.settings.namespace,
+                                            grid_lookup, tz=self.settings.timezone)
+        self.clock: Clock = clock or SystemClock()
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 100000}"
+        self.batch_size = batch_size
+        self.publish = publish
+        self.tz = ZoneInfo(self.settings.timezone)
+        self.stats = Stats()
+        self._pending_first = True
+        self._behind = False
+        self._watermark = 0
+        self._last_append = 0
+        self._lag = 0
+        self._last_claim = 0
+        self._last_kpi = 0
+        self._kpi_dirty = False
+        self._group_ready = False
+        self._logged_fallback: set[str] = set()
+        self._meta_loaded = False
+
+    # --- clock ---------------------------------------------------------------------------------
+    def scan_time(self) -> int:
+        """The ``now`` deadlines are judged at (see module doc)."""
+        wall = self.clock.wall()
+        if self._behind:
+            return self._watermark
+        if self._lag > REPLAY_LAG_MS:
+            return self._watermark + max(0, wall - self._last_append)
+        return max(wall, self._watermark)
+
+    @property
+    def clock_mode(self) -> str:
+        return "watermark" if self._behind else ("replay" if self._lag > REPLAY_LAG_MS else "wall")
+
+    # --- consumer group ------------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            self.client.xgroup_create(self.keys.log, self.keys.sv_group, id="0", mkstream=True)
+        except Exception as e:  # BUSYGROUP: it exists
+            if "BUSYGROUP" not in str(e):
+                raise
+        self._load_meta()
+        self._group_ready = True
+
+    def _load_meta(self) -> None:
+        if self._meta_loaded:
+            return
+        meta = self.client.hgetall(self.keys.sv_meta)
+        get = {(k.decode() if isinstance(k, bytes) else k): v for k, v in meta.items()}.get
+        self._watermark = int(get("watermark") or 0)
+        self._last_append = int(get("last_append") or 0)
+        self._lag = int(get("lag") or 0)
+        self._meta_loaded = True
+
+    def _read(self, block_ms: int | None) -> list[tuple[Any, dict]]:
+        if self._pending_first:  # our own entries delivered before a crash, not yet acknowledged
+            resp = self.client.xreadgroup(self.keys.sv_group, self.consumer, {self.keys.log: "0"},
+                                          count=self.batch_size)
+            entries = resp[0][1] if resp else []
+            entries = [e for e in entries if e[1]]  # a deleted entry comes back empty
+            if entries:
+                return entries
+            self._pending_first = False
+        resp = self.client.xreadgroup(self.keys.sv_group, self.consumer, {self.keys.log: ">"},
+                                      count=self.batch_size, block=block_ms)
+        return resp[0][1] if resp else []
+
+    def _claim(self, min_idle_ms: int = 60_000) -> int:
+        """Take over entries a dead consumer left pending; returns how many were processed."""
+        done = 0
+        cursor = "0-0"
+        for _ in range(100):
+            resp = self.client.xautoclaim(self.keys.log, self.keys.sv_group, self.consumer, min_idle_ms,
+                                          start_id=cursor, count=self.batch_size)
+            cursor, entries = resp[0], [e for e in resp[1] if e[1]]
+            if entries:
+                self.stats.add(self.process(entries))
+                done += len(entries)
+            if cursor in (b"0-0", "0-0"):
+                break
+        return done
+
+    def run_once(self, block_ms: int | None = None) -> Stats:
+        """Read and apply one batch, then scan the due deadlines; returns this round's stats."""
+        self.ensure_group()
+        entries = self._read(block_ms)
+        self._behind = len(entries) >= self.batch_size
+        st = self.process(entries) if entries else Stats()
+        st.scanned = self.scan()
+        self.stats.add(st)
+        return st
+
+    def drain(self, max_batches: int = 1_000_000) -> Stats:
+        """Process until the log is consumed (tests, catch-up), then scan once more."""
+        total = Stats()
+        for _ in range(max_batches):
+            st = self.run_once()
+            total.add(st)
+            if st.entries == 0:
+                break
+        return total
+
+    def run(self, stop_event: threading.Event, block_ms: int = 200, claim_every_ms: int = 30_000) -> None:
+        """The loop of a worker thread or process; returns when ``stop_event`` is set."""
+        backoff = 0.1
+        while not stop_event.is_set():
+            try:
+                self.run_once(block_ms)
+                wall = self.clock.wall()
+                if wall - self._last_claim >= claim_every_ms:
+                    self._last_claim = wall
+                    self._claim()
+                if self.publish and self._kpi_dirty and wall - self._last_kpi >= KPI_TICK_MS:
+                    self.publish_kpi_tick()
+                backoff = 0.1
+            except Exception as e:  # the server went away, a bug in one batch: log, back off, go on
+                if stop_event.is_set():
+                    break
+                log.exception("supervision worker: %s; retrying in %.1fs", e, backoff)
+                stop_event.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    # --- applying entries ----------------------------------------------------------------------
+    def process(self, raw_entries: list[tuple[Any, dict]], ack: bool = True) -> Stats:
+        """Apply a batch of raw stream entries in one transaction (retried on a WATCH conflict)."""
+        st = Stats(entries=len(raw_entries), batches=1)
+        decoded: list[LogEntry] = []
+        batch = _Batch()
+        ids = []
+        for entry_id, fields in raw_entries:
+            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            ids.append(eid)
+            try:
+                e = decode_entry(eid, fields)
+            except Exception as exc:  # not our wire format: keep it, never crash
+                batch.dead.append((f"undecodable entry: {exc}", LogEntry(eid, "?", "", 0, 0, {"raw": repr(fields)[:2000]})))
+                continue
+            if e.kind == lc.CommandKind.ROOM_VETO:
+                batch.vetoes.append(e)
+            elif not e.case_id:
+                batch.dead.append(("entry without a case id", e))
+            else:
+                decoded.append(e)
+        for e in decoded:
+            if e.at > self._watermark:
+                self._watermark = e.at
+        if ids:
+            last = ids[-1]
+            self._last_append = max(self._last_append, append_ms(last))
+            last_at = decoded[-1].at if decoded else self._watermark
+            self._lag = append_ms(last) - last_at
+        now = self.scan_time()
+        static_dead = list(batch.dead)
+        for _attempt in range(20):
+            batch.dead = list(static_dead)
+            batch.reports, batch.alert_events, batch.logs = [], [], []
+            if self._commit(decoded, now, batch, st, ids if ack else []):
+                break
+            st.retries += 1
+        else:
+            raise RuntimeError("supervision: 20 WATCH conflicts in a row on one batch")
+        return st
+
+    def _commit(self, entries: list[LogEntry], now: int, batch: _Batch, st: Stats, ack_ids: list[str]) -> bool:
+        """Load, apply, write, ack — atomically; False when another writer touched a case meanwhile."""
+        keys = self.keys
+        case_ids = list(dict.fromkeys(e.case_id for e in entries))
+        tx = self.client.pipeline(transaction=True)
+        try:
+            if case_ids:
+                tx.watch(*[keys.case(c) for c in case_ids])
+            states, old = self._load(case_ids)
+            counts = {"applied": 0, "duplicates": 0, "parked": 0}
+            for e in entries:
+                c = e.case_id
+                before = states.get(c)
+                was_new = before is None or before.get("status") is None
+                tr = lc.apply(before, e, self.rules, append_ms(e.id))
+                states[c] = tr.state
+                counts["applied"] += tr.applied
+                for eff in tr.effects:
+                    self._effect(eff, c, batch, counts)
+                if was_new and tr.state.get("status") is not None:
+                    batch.reports.append(_report_facts(tr.state))
+            tx.multi()
+            touched = self._write(tx, states, old, batch, now)
+            if ack_ids:
+                tx.xack(keys.log, keys.sv_group, *ack_ids)
+            tx.hset(keys.sv_meta, mapping={"watermark": self._watermark, "last_append": self._last_append,
+                                           "lag": self._lag, "last_id": ack_ids[-1] if ack_ids else "",
+                                           "updated": self.clock.wall()})
+            self._queue_publish(tx, states, old, batch, touched, now)
+            tx.execute()
+        except Exception as e:
+            if type(e).__name__ == "WatchError":
+                return False
+            raise
+        finally:
+            tx.reset()
+        st.applied += counts["applied"]
+        st.duplicates += counts["duplicates"]
+        st.parked += counts["parked"]
+        st.dead += len(batch.dead)
+        st.alerts += sum(1 for ev in batch.alert_events if ev[0] == "raised")
+        for msg in batch.logs:
+            log.warning(msg)
+        if batch.dead:
+            for reason, e in batch.dead[:5]:
+                log.info("dead letter %s (%s %s v%s): %s", e.id, e.kind, e.case_id, e.version, reason)
+        self._kpi_dirty = self._kpi_dirty or bool(entries) or bool(batch.alert_events)
+        return True
+
+    def _effect(self, eff: tuple, case_id: str, batch: _Batch, counts: dict) -> None:
+        tag = eff[0]
+        if tag == "alert":
+            batch.alert_events.append((eff[1], eff[2], eff[3]))
+        elif tag == "dead":
+            batch.dead.append((eff[1], eff[2]))
+        elif tag == "duplicate":
+            counts["duplicates"] += 1
+        elif tag == "parked":
+            counts["parked"] += 1
+        elif tag == "log" and case_id not in self._logged_fallback:
+            if len(self._logged_fallback) > 100_000:
+                self._logged_fallback.clear()
+            self._logged_fallback.add(case_id)
+            batch.logs.append(eff[1])
+
+    def _load(self, case_ids: list[str]) -> tuple[dict[str, dict | None], dict[str, Projection]]:
+        if not case_ids:
+            return {}, {}
+        pipe = self.client.pipeline(transaction=False)
+        for c in case_ids:
+            pipe.hget(self.keys.case(c), "s")
+        raws = pipe.execute()
+        states: dict[str, dict | None] = {}
+        old: dict[str, Projection] = {}
+        for c, raw in zip(case_ids, raws, strict=True):
+            s = orjson.loads(raw) if raw else None
+            states[c] = s
+            old[c] = project(s, self.keys, self.rules.policy, raw)
+        return states, old
+
+    def _write(self, tx: Any, states: dict[str, dict | None], old: dict[str, Projection], batch: _Batch,
+               now: int) -> set[tuple[str, str]]:
+        keys = self.keys
+        touched: set[tuple[str, str]] = set()
+        self._new: dict[str, Projection] = {}
+        for c, s in states.items():
+            new = project(s, keys, self.rules.policy)
+            self._new[c] = new
+            touched |= write_diff(tx, keys, c, old[c], new)
+        for s in batch.reports:
+            self._count_report(tx, s)
+        for reason, e in batch.dead:
+            self._dead_letter(tx, reason, e)
+        for e in batch.vetoes:
+            self._veto(tx, e, batch)
+        for event, aid, at in batch.alert_events:
+            if event in ("escalated", "reraised"):
+                case = aid.rsplit(":", 2)[0]
+                fields = {"c": case, "k": f"alert.{event}", "alert": aid, "at": at, "actor": al.SYSTEM,
+                          "role": al.SYSTEM, "reason": "auto: not acknowledged in time" if event == "escalated"
+                          else "acknowledgement timed out, still overdue"}
+                tx.eval(_ONCE_LUA, 2, keys.sv_marks, keys.audit, f"audit|{aid}|{event}|{at}",
+                        *[x for kv in fields.items() for x in kv])
+        return touched
+
+    def _count_report(self, tx: Any, s: dict) -> None:
+        """Counters a report adds once (heat, grid × category); the batch commits with its XACK."""
+        if not s.get("counted"):
+            return
+        day = datetime.fromtimestamp(s["recv"] / 1000, self.tz).strftime("%Y-%m-%d")
+        if s["grid"]:
+            tx.hincrby(self.keys.grid_category_day(day), f"{s['grid']}|{s['category']}", 1)
+        cell = s.get("cell") or 0
+        if not cell:
+            return
+        if _geo_record_heat is not None:
+            _geo_record_heat(tx, self.keys, day=day, cell=cell, category=s["category"], channel=s["channel"],
+                             level=s["level"], dept=s["dept"])
+        else:
+            tx.hincrby(self.keys.heat_day(day),
+                       f"{cell:x}|{s['category']}|{s['channel']}|{s['level']}|{s['dept']}", 1)
+
+    def _dead_letter(self, tx: Any, reason: str, e: LogEntry) -> None:
+        raw = orjson.dumps({"id": e.id, "k": e.kind, "c": e.case_id, "v": e.version, "t": e.at, "d": e.data})
+        fields = {"reason": "illegal_transition" if e.kind != "?" else "undecodable", "detail": reason,
+                  "source": "supervision", "at": self.clock.wall(), "index": 0, "size": len(raw), "raw": raw,
+                  "log_id": e.id, "case": e.case_id}
+        tx.eval(_ONCE_LUA, 2, self.keys.sv_marks, self.keys.dead_letters, f"dlq|{e.id}",
+                *[x for kv in fields.items() for x in kv])
+
+    def _veto(self, tx: Any, e: LogEntry, batch: _Batch) -> None:
+        street = e.data.get("street") or e.case_id.removeprefix("ROOM-")
+        if not street or not e.data.get("reason"):
+            batch.dead.append(("room.veto needs a street and a reason", e))
+            self._dead_letter(tx, "room.veto needs a street and a reason", e)
+            return
+        item = {"id": e.id, "street": street, "at": e.at, "reason": e.data.get("reason"),
+                "stars": e.data.get("stars"), "actor": e.data.get("actor", ""), "role": e.data.get("role", "")}
+        tx.zadd(self.keys.vetoes, {orjson.dumps(item): e.at})
+
+    # --- deltas --------------------------------------------------------------------------------
+    def _queue_publish(self, tx: Any, states: dict[str, dict | None], old: dict[str, Projection],
+                       batch: _Batch, touched: set[tuple[str, str]], now: int) -> None:
+        if not self.publish:
+            return
+        msgs: list[bytes] = []
+        for c, s in states.items():
+            new = self._new[c]
+            if s is None or new.facts is None or new.facts == old[c].facts:
+                continue
+            msgs.append(orjson.dumps({"type": "case", "case": c, "v": s["v"], "status": s["status"],
+                                      "sla": lc.sla_status(s, now), "dept": s["dept"],
+                                      "street": s["street"]})[1:])
+        for event, aid, _at in batch.alert_events:
+            if event == "history":
+                continue
+            case = aid.rsplit(":", 2)[0]
+            s = states.get(case)
+            alert = (s or {}).get("alerts", {}).get(aid)
+            if alert is None:
+                continue
+            msgs.append(orjson.dumps({"type": "alert", "event": event, "alert": alert_public(alert)})[1:])
+        if not msgs and not touched:
+            return
+        order = sorted(touched)
+        bl_keys = [k for scope, code in order for k in (self.keys.backlog(scope, code, "open"),
+                                                         self.keys.backlog(scope, code, "near"),
+                                                         self.keys.backlog(scope, code, "due"))]
+        tx.eval(_PUBLISH_LUA, 1 + len(bl_keys), self.keys.delta_seq, *bl_keys, self.keys.deltas, now, len(msgs),
+                *msgs, *[x for sc in order for x in sc])
+
+    def publish_kpi_tick(self) -> dict | None:
+        """Publish today's district KPIs (a small cohort) as a ``kpi`` delta."""
+        from feeds.supervision.queries import kpis  # queries imports nothing from here at import time
+
+        now = self.scan_time()
+        day = datetime.fromtimestamp(now / 1000, self.tz)
+        start = int(datetime(day.year, day.month, day.day, tzinfo=self.tz).timestamp() * 1000)
+        end = int((datetime(day.year, day.month, day.day, tzinfo=self.tz) + timedelta(days=1)).timestamp() * 1000)
+        values = kpis(self.client, self.keys, start, end, "district", now=now)
+        small = {k: values[k] for k in ("received", "closed", "closure_rate", "on_time_rate", "open",
+                                        "open_overdue", "satisfaction_rate", "avg_hours")}
+        body = orjson.dumps({"type": "kpi", "scope": "district", "date": day.strftime("%Y-%m-%d"),
+                             "values": small})[1:]
+        self.client.eval(_PUBLISH_LUA, 1, self.keys.delta_seq, self.keys.deltas, now, 1, body)
+        self._last_kpi = self.clock.wall()
+        self._kpi_dirty = False
+        return small
+
+    # --- the deadline scan ---------------------------------------------------------------------
+    def scan(self, now: int | None = None, limit: int = 2000) -> int:
+        """Advance every case whose next timer is due at ``now``; returns how many cases moved."""
+        now = self.scan_time() if now is None else now
+        done = 0
+        for _ in range(10_000):
+            due = self.client.zrangebyscore(self.keys.deadlines, "-inf", now, start=0, num=limit)
+            if not due:
+                break
+            case_ids = [c.decode() if isinstance(c, bytes) else c for c in due]
+            for _attempt in range(20):
+                if self._advance_cases(case_ids, now):
+                    break
+            done += len(case_ids)
+            if len(due) < limit:
+                break
+        return done
+
+    def _advance_cases(self, case_ids: list[str], now: int) -> bool:
+        keys = self.keys
+        ref = max(now, self._last_append)
+        batch = _Batch()
+        tx = self.client.pipeline(transaction=True)
+        try:
+            tx.watch(*[keys.case(c) for c in case_ids])
+            states, old = self._load(case_ids)
+            counts = {"applied": 0, "duplicates": 0, "parked": 0}
+            for c, s in states.items():
+                if s is None:
+                    continue
+                effects: list[tuple] = []
+                lc.advance(s, now, self.rules, ref, effects)
+                for eff in effects:
+                    self._effect(eff, c, batch, counts)
+            tx.multi()
+            touched = self._write(tx, states, old, batch, now)
+            for c, s in states.items():  # a member with no state left (deleted case): drop it
+                if s is None:
+                    tx.zrem(keys.deadlines, c)
+            self._queue_publish(tx, states, old, batch, touched, now)
+            tx.hset(keys.sv_meta, "last_scan", now)
+            tx.execute()
+        except Exception as e:
+            if type(e).__name__ == "WatchError":
+                return False
+            raise
+        finally:
+            tx.reset()
+        self.stats.alerts += sum(1 for ev in batch.alert_events if ev[0] == "raised")
+        self._kpi_dirty = self._kpi_dirty or bool(batch.alert_events)
+        return True
+
+
+def alert_public(alert: dict) -> dict:
+    """The alert as screens get it in deltas (no action history)."""
+    return {k: alert[k] for k in ("id", "case", "stage", "kind", "due", "raised_at", "state", "level",
+                                  "reraised", "acked_by", "resolved_at", "resolution")}
+
+
+# --- rebuild -----------------------------------------------------------------------------------
+def read_model_patterns(keys: Keys) -> list[str]:
+    """Key patterns a rebuild deletes (everything the worker derives from the log)."""
+    return [keys.case("*"), keys.sv("*"), keys.heat_day("*")]
+
+
+def clear_read_models(client: Any, keys: Keys) -> int:
+    n = 0
+    for pattern in read_model_patterns(keys):
+        batch: list[Any] = []
+        for k in client.scan_iter(match=pattern, count=2000):
+            batch.append(k)
+            if len(batch) >= 1000:
+                n += client.unlink(*batch)
+                batch.clear()
+        if batch:
+            n += client.unlink(*batch)
+    return n
+
+
+def rebuild(worker: Worker, chunk: int = 1000) -> Stats:
+    """Delete the read models and re-apply the whole log with the same code, then move the
+    consumer group to the end. Stop the live workers first; entries appended meanwhile are
+    delivered to them afterwards."""
+    client, keys = worker.client, worker.keys
+    clear_read_models(client, keys)
+    worker._watermark = worker._last_append = worker._lag = 0
+    worker._meta_loaded = True
+    total = Stats()
+    last = "0-0"
+    start = "-"
+    while True:
+        entries = client.xrange(keys.log, min=start, max="+", count=chunk)
+        if not entries:
+            break
+        worker._behind = len(entries) >= chunk
+        st = worker.process(entries, ack=False)
+        st.scanned = worker.scan()
+        total.add(st)
+        last_raw = entries[-1][0]
+        last = last_raw.decode() if isinstance(last_raw, bytes) else last_raw
+        start = "(" + last
+        if len(entries) < chunk:
+            break
+    worker._behind = False
+    total.scanned += worker.scan()
+    try:
+        client.xgroup_destroy(keys.log, keys.sv_group)
+    except Exception:  # no group yet
+        pass
+    client.xgroup_create(keys.log, keys.sv_group, id=last, mkstream=True)
+    worker._group_ready = True
+    worker._pending_first = False
+    return total
+
+
+def _report_facts(s: dict) -> dict:
+    """What the report counters need, as at the report (a dispatch later in the batch must not change it)."""
+    return {k: s[k] for k in ("counted", "recv", "grid", "category", "cell", "channel", "level", "dept")}
