@@ -2,10 +2,11 @@
 -- Loaded by feeds/ingest.py (EVALSHA). Every key shares the jurisdiction's hash tag, so the
 -- script is legal on a Redis Cluster.
 --
--- KEYS: 1 log, 2 idempotency, 3 case_seq, 4 versions, 5 recent_geo, 6 recent_times,
---       7 recent_index, 8 delta_seq, 9 audit
+-- KEYS: 1 log, 2 idempotency, 3 case_seq, 4 versions, 5 recent_buckets, 6 recent_closed,
+--       7 delta_seq, 8 audit, 9.. the recent-report buckets this batch searches
 -- ARGV: 1 deltas channel, 2 delta mode (item|batch|none), 3 dedup radius m (0 = off),
---       4 dedup window ms, 5 records
+--       4 dedup window ms, 5 bucket ms, 6 bucket key prefix, 7 bbox "lon0,lat0,lon1,lat1" of
+--       the batch's located reports (or ""), 8 records
 --
 -- Records are separated by \30, fields by \31 (JSON escapes control characters, and ingest
 -- refuses them in ids, so neither byte can occur inside a field):
@@ -16,24 +17,25 @@
 --
 -- Cost model: a server-side call costs a few microseconds of overhead, so per item there is
 -- one XADD (and one PUBLISH in live mode); lookups and bookkeeping are one command per batch
--- (HMGET, HSET, GEOADD, ZADD), and duplicate candidates are fetched once per batch with one
--- GEOSEARCH over the batch's bounding box, then matched here in Lua.
+-- (HMGET, HSET, GEOADD), duplicate candidates are fetched once per batch with one GEOSEARCH
+-- per time bucket over the batch's bounding box and matched here, and the window is trimmed by
+-- dropping whole buckets.
 local K_LOG, K_IDEM, K_SEQ, K_VER = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_GEO, K_TIMES, K_INDEX, K_DSEQ, K_AUDIT = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local K_BUCKETS, K_CLOSED, K_DSEQ, K_AUDIT = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local channel, mode = ARGV[1], ARGV[2]
-local radius, window = tonumber(ARGV[3]), tonumber(ARGV[4])
-local blob = ARGV[5]
+local radius, window, bucket_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local bucket_prefix, bbox, blob = ARGV[6], ARGV[7], ARGV[8]
 
 local find, sub, call, concat, tonumber = string.find, string.sub, redis.call, table.concat, tonumber
-local cos, RAD, EARTH = math.cos, math.pi / 180, 6371008.8
+local cos, floor, RAD, EARTH = math.cos, math.floor, math.pi / 180, 6371008.8
 local RS, US = '\30', '\31'
 
-local function split(rec)
-  local f, pos = {}, 1
+local function split(s0, e0)  -- the fields of blob[s0..e0]
+  local f, pos = {}, s0
   while true do
-    local e = find(rec, US, pos, true)
-    if not e then f[#f + 1] = sub(rec, pos) return f end
-    f[#f + 1] = sub(rec, pos, e - 1)
+    local e = find(blob, US, pos, true)
+    if not e or e > e0 then f[#f + 1] = sub(blob, pos, e0) return f end
+    f[#f + 1] = sub(blob, pos, e - 1)
     pos = e + 1
   end
 end
@@ -61,33 +63,27 @@ local idem_cache, idem_want, want_seen = {}, {}, {}
 local function want(f)
   if f ~= '' and not want_seen[f] then want_seen[f] = true idem_want[#idem_want + 1] = f end
 end
-local minlon, maxlon, minlat, maxlat = 1e9, -1e9, 1e9, -1e9
 local pos, len = 1, #blob
-while pos <= len do
+while pos <= len do  -- remember where each record is; split it only when it is appended
   local e = find(blob, RS, pos, true) or (len + 1)
-  local f = split(sub(blob, pos, e - 1))
-  pos = e + 1
-  recs[#recs + 1] = f
-  if f[1] == 'R' then
-    want(f[2])
-    if radius > 0 and f[10] ~= '' then
-      local lon, lat = tonumber(f[10]), tonumber(f[11])
-      f[10], f[11] = lon, lat
-      if lon < minlon then minlon = lon end
-      if lon > maxlon then maxlon = lon end
-      if lat < minlat then minlat = lat end
-      if lat > maxlat then maxlat = lat end
-    end
+  recs[#recs + 1] = pos
+  recs[#recs + 1] = e - 1
+  if sub(blob, pos, pos) == 'R' then
+    local a = find(blob, US, pos + 2, true)
+    want(sub(blob, pos + 2, a - 1))
   else
+    local f = split(pos, e - 1)
     if f[2] == '' then want(f[3]) end
     want(f[8])
   end
+  pos = e + 1
 end
 hmget(K_IDEM, idem_want, idem_cache)
 
 local ver_cache, ver_want = {}, {}
-for _, f in ipairs(recs) do
-  if f[1] == 'U' then
+for i = 1, #recs, 2 do
+  if sub(blob, recs[i], recs[i]) == 'U' then
+    local f = split(recs[i], recs[i + 1])
     local c = f[2]
     if c == '' then c = idem_cache[f[3]] end
     if c and ver_cache[c] == nil then ver_cache[c] = 0 ver_want[#ver_want + 1] = c end
@@ -100,47 +96,59 @@ if #ver_want > 0 then
 end
 
 -- duplicate candidates near this batch, bucketed by category and by a radius-sized grid -----
-local cands = {}  -- category -> bucket key -> list of {lon, lat, channel, t, case}
-local gone = {}   -- case -> true once closed/merged in this batch
+-- cands[category][cell] is a flat list: lon, lat, channel, t, case, lon, lat, ...
+local cands = {}
+local gone, closed_cache = {}, {}  -- case -> true once closed/merged (this batch / before)
 local r2 = radius * radius
-local bx, by = 1, 1  -- bucket size in degrees (lon, lat)
-local function bucket_key(lon, lat)
-  return math.floor(lon / bx) * 1e6 + math.floor(lat / by)
-end
-local function add_cand(cat, c)
+local bx, by = 1, 1  -- grid cell size in degrees (lon, lat): at least the radius both ways
+local function add_cand(cat, lon, lat, chan, t, case)
   local b = cands[cat]
   if not b then b = {} cands[cat] = b end
-  local k = bucket_key(c[1], c[2])
+  local k = floor(lon / bx) * 1e6 + floor(lat / by)
   local list = b[k]
   if not list then list = {} b[k] = list end
-  list[#list + 1] = c
+  local n = #list
+  list[n + 1], list[n + 2], list[n + 3], list[n + 4], list[n + 5] = lon, lat, chan, t, case
 end
-if radius > 0 and minlon <= maxlon then
+if radius > 0 and bbox ~= '' then
+  local _, _, s0, s1, s2, s3 = find(bbox, '([^,]+),([^,]+),([^,]+),([^,]+)')
+  local minlon, minlat, maxlon, maxlat = tonumber(s0), tonumber(s1), tonumber(s2), tonumber(s3)
   local midlat = (minlat + maxlat) / 2
-  local coslat = math.max(cos(midlat * RAD), 0.01)
   by = radius / (EARTH * RAD)
-  bx = by / math.max(cos((math.abs(midlat) + (maxlat - minlat) / 2 + by) * RAD), 0.01)
-  local w = (maxlon - minlon) * coslat * EARTH * RAD + 2 * radius + 10
+  bx = by / math.max(cos((math.max(math.abs(minlat), math.abs(maxlat)) + by) * RAD), 0.01)
+  local w = (maxlon - minlon) * math.max(cos(midlat * RAD), 0.01) * EARTH * RAD + 2 * radius + 10
   local h = (maxlat - minlat) * EARTH * RAD + 2 * radius + 10
-  local hits = call('GEOSEARCH', K_GEO, 'FROMLONLAT', (minlon + maxlon) / 2, midlat,
-                    'BYBOX', w, h, 'm', 'WITHCOORD')
-  for _, hit in ipairs(hits) do
-    local m = hit[1]
-    local a = find(m, '|', 1, true)
-    local b = find(m, '|', a + 1, true)
-    local c = find(m, '|', b + 1, true)
-    add_cand(sub(m, 1, a - 1), {tonumber(hit[2][1]), tonumber(hit[2][2]), sub(m, a + 1, b - 1),
-                                tonumber(sub(m, b + 1, c - 1)), sub(m, c + 1)})
+  for i = 9, #KEYS do
+    local hits = call('GEOSEARCH', KEYS[i], 'FROMLONLAT', (minlon + maxlon) / 2, midlat,
+                      'BYBOX', w, h, 'm', 'WITHCOORD')
+    for _, hit in ipairs(hits) do
+      local m = hit[1]
+      local a = find(m, '|', 1, true)
+      local b = find(m, '|', a + 1, true)
+      local c = find(m, '|', b + 1, true)
+      add_cand(sub(m, 1, a - 1), tonumber(hit[2][1]), tonumber(hit[2][2]), sub(m, a + 1, b - 1),
+               tonumber(sub(m, b + 1, c - 1)), sub(m, c + 1))
+    end
   end
+end
+
+local function is_open(c)
+  if gone[c] then return false end
+  local closed = closed_cache[c]
+  if closed == nil then
+    closed = call('ZSCORE', K_CLOSED, c) ~= false
+    closed_cache[c] = closed
+  end
+  return not closed
 end
 
 -- pass 2: append ----------------------------------------------------------------------------
 local seq = tonumber(call('GET', K_SEQ) or '0')
 local seq0 = seq
 local idem_w, ver_dirty = {}, {}
-local geo_w, times_w, index_w, removed = {}, {}, {}, {}
+local geo_w, closed_w, reopened = {}, {}, {}  -- geo_w: bucket id -> GEOADD triples
 local deltas, out = {}, {}
-local maxt, first_id, last_id, n_reports = 0, nil, nil, 0
+local maxt, maxt_all, first_id, last_id, n_reports = 0, 0, nil, nil, 0
 
 local function idem_get(f)
   local c = idem_cache[f]
@@ -166,15 +174,6 @@ local function ver_get(c)
   return v
 end
 
-local function forget(c)  -- a closed or merged case is no longer a duplicate target
-  if gone[c] then return end
-  gone[c] = true
-  local m = call('HGET', K_INDEX, c)
-  if m then
-    removed[#removed + 1] = m
-    call('HDEL', K_INDEX, c)
-  end
-end
 
 local function report(f)
   local existing = idem_get(f[2])
@@ -187,23 +186,24 @@ local function report(f)
   local dup = ''
   local located = radius > 0 and lon ~= ''
   if located then
+    lon, lat = tonumber(lon), tonumber(lat)
     local b = cands[category]
     if b then
       local kx = cos(lat * RAD) * EARTH * RAD
       local ky = EARTH * RAD
       local best = r2
-      local ix, iy = math.floor(lon / bx), math.floor(lat / by)
+      local ix, iy = floor(lon / bx), floor(lat / by)
       for gx = ix - 1, ix + 1 do
         for gy = iy - 1, iy + 1 do
           local list = b[gx * 1e6 + gy]
           if list then
-            for i = 1, #list do
-              local c = list[i]
-              if c[3] ~= chan and c[4] <= t and c[4] >= t - window and not gone[c[5]] then
-                local dx = (c[1] - lon) * kx
-                local dy = (c[2] - lat) * ky
+            for i = 1, #list, 5 do
+              local ct = list[i + 3]
+              if list[i + 2] ~= chan and ct <= t and ct >= t - window then
+                local dx = (list[i] - lon) * kx
+                local dy = (list[i + 1] - lat) * ky
                 local d2 = dx * dx + dy * dy
-                if d2 <= best then best = d2 dup = c[5] end
+                if d2 <= best and is_open(list[i + 4]) then best = d2 dup = list[i + 4] end
               end
             end
           end
@@ -221,17 +221,15 @@ local function report(f)
   ver_cache[case] = 1
   ver_dirty[case] = true
   if located and dup == '' then  -- linked reports are not targets: later ones link to the first
-    local m = category .. '|' .. chan .. '|' .. ts .. '|' .. case
-    geo_w[#geo_w + 1] = lon
-    geo_w[#geo_w + 1] = lat
-    geo_w[#geo_w + 1] = m
-    times_w[#times_w + 1] = ts
-    times_w[#times_w + 1] = m
-    index_w[#index_w + 1] = case
-    index_w[#index_w + 1] = m
-    add_cand(category, {lon, lat, chan, t, case})
+    local bk = floor(t / bucket_ms)
+    local g = geo_w[bk]
+    if not g then g = {} geo_w[bk] = g end
+    local n = #g
+    g[n + 1], g[n + 2], g[n + 3] = lon, lat, category .. '|' .. chan .. '|' .. ts .. '|' .. case
+    add_cand(category, lon, lat, chan, t, case)
   end
   if t > maxt then maxt = t end
+  if t > maxt_all then maxt_all = t end
   if mode == 'item' then
     deltas[#deltas + 1] = '"id":"' .. id .. '","case":"' .. case .. '","v":1,"dup":"' .. dup .. '",' .. f[7]
   end
@@ -259,15 +257,26 @@ local function update(f)
   ver_cache[case] = v
   ver_dirty[case] = true
   if ukey ~= '' then idem_set(ukey, case) end
-  if kind == 'closed' or kind == 'duplicate_merged' then forget(case) end
+  local at = tonumber(f[6])
+  if at > maxt_all then maxt_all = at end
+  if (kind == 'closed' or kind == 'duplicate_merged') and window > 0 then
+    gone[case] = true
+    closed_w[#closed_w + 1] = f[6]
+    closed_w[#closed_w + 1] = case
+  elseif kind == 'reopened' then
+    gone[case] = nil
+    closed_cache[case] = false
+    reopened[#reopened + 1] = case
+  end
   if f[9] ~= '' then
     call('XADD', K_AUDIT, '*', 'c', case, 'v', v, 'k', kind, 'log', id, 'd', f[9])
   end
   return 'A' .. US .. id .. US .. case .. US .. v
 end
 
-for i, f in ipairs(recs) do
-  if f[1] == 'R' then out[i] = report(f) else out[i] = update(f) end
+for i = 1, #recs, 2 do
+  local f = split(recs[i], recs[i + 1])
+  if f[1] == 'R' then out[#out + 1] = report(f) else out[#out + 1] = update(f) end
 end
 
 -- deferred writes: one command per key for the whole batch -----------------------------------
@@ -279,34 +288,20 @@ for c, _ in pairs(ver_dirty) do
   vw[#vw + 1] = ver_cache[c]
 end
 if #vw > 0 then bulk('HSET', K_VER, vw) end
-if #geo_w > 0 then
-  bulk('GEOADD', K_GEO, geo_w)
-  bulk('ZADD', K_TIMES, times_w)
-  bulk('HSET', K_INDEX, index_w)
-  -- a case reported and closed within this batch: its member was just added, take it out
-  for i = 2, #index_w, 2 do
-    if gone[index_w[i - 1]] then
-      removed[#removed + 1] = index_w[i]
-      call('HDEL', K_INDEX, index_w[i - 1])
-    end
-  end
+for bk, g in pairs(geo_w) do
+  bulk('GEOADD', bucket_prefix .. ':' .. bk, g)
+  call('ZADD', K_BUCKETS, bk * bucket_ms, bk)
 end
-if radius > 0 and maxt > 0 then  -- trim the duplicate window
-  local old = call('ZRANGEBYSCORE', K_TIMES, '-inf', '(' .. (maxt - window), 'LIMIT', 0, 10000)
-  if #old > 0 then
-    bulk('ZREM', K_TIMES, old)
-    bulk('ZREM', K_GEO, old)
-    local cases = {}
-    for _, m in ipairs(old) do
-      local p = find(m, '|[^|]*$')
-      cases[#cases + 1] = sub(m, p + 1)
-    end
-    bulk('HDEL', K_INDEX, cases)
+if #closed_w > 0 then bulk('ZADD', K_CLOSED, closed_w) end
+if #reopened > 0 then bulk('ZREM', K_CLOSED, reopened) end
+if window > 0 and maxt_all > 0 then  -- drop buckets (and closures) that left the window
+  local cutoff = maxt_all - window
+  if radius > 0 then
+    local old = call('ZRANGEBYSCORE', K_BUCKETS, '-inf', cutoff - bucket_ms)
+    for _, bk in ipairs(old) do call('UNLINK', bucket_prefix .. ':' .. bk) end
+    if #old > 0 then call('ZREMRANGEBYSCORE', K_BUCKETS, '-inf', cutoff - bucket_ms) end
   end
-end
-if #removed > 0 then
-  bulk('ZREM', K_GEO, removed)
-  bulk('ZREM', K_TIMES, removed)
+  call('ZREMRANGEBYSCORE', K_CLOSED, '-inf', '(' .. cutoff)
 end
 
 -- deltas: a hint for screens; seq is shared with every other publisher on the channel ---------

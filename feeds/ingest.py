@@ -45,7 +45,8 @@ _RS, _US = b"\x1e", b"\x1f"
 _GEO_MAX_LAT = 85.05112878  # GEOADD refuses points beyond this latitude
 DESC_CHARS = 60
 DEFAULT_BATCH = 500
-DLQ_RAW_LIMIT = 256 * 1024  # raw payload kept in a dead letter (more is cut, the size is kept)
+DLQ_RAW_LIMIT = 256 * 1024
+MAX_SEARCH_BUCKETS = 64  # a batch spanning more time than this searches only its latest part  # raw payload kept in a dead letter (more is cut, the size is kept)
 
 
 @dataclass(slots=True)
@@ -106,9 +107,8 @@ class Ingestor:
         self.dedup_window_ms = settings.dedup_window_s * 1000
         self.tz = ZoneInfo(settings.timezone)
         self._prefixes: dict[int, bytes] = {}
-        self._keys_args = [self.keys.log, self.keys.idempotency, self.keys.case_seq, self.keys.versions,
-                           self.keys.recent_geo, self.keys.recent_times, self.keys.recent_index,
-                           self.keys.delta_seq, self.keys.audit]
+        self.bucket_ms = bucket_ms(self.dedup_window_ms)
+        self._keys_args = _fixed_keys(self.keys)
         self.totals: Counter[str] = Counter()  # status -> count, since start (for stats lines)
 
     @classmethod
@@ -235,16 +235,29 @@ class Ingestor:
                                             items[u.index]))
         if updates and reports:
             records.sort(key=lambda x: x[0])
-        return _Prepared(items, records, rejections, source, now, deltas)
+        prep = _Prepared(items, records, rejections, source, now, deltas)
+        if self.dedup_radius > 0:
+            located = [r for r in reports if r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT]
+            if located:
+                lons = [r.lon for r in located]
+                lats = [r.lat for r in located]
+                times = [r.received_at for r in located]
+                prep.bbox = f"{min(lons)!r},{min(lats)!r},{max(lons)!r},{max(lats)!r}"
+                last = max(times) // self.bucket_ms
+                first = max((min(times) - self.dedup_window_ms) // self.bucket_ms, last - MAX_SEARCH_BUCKETS + 1)
+                prep.buckets = range(first, last + 1)
+        return prep
 
     def _commands(self, prep: _Prepared) -> list[tuple[Any, ...]]:
         cmds: list[tuple[Any, ...]] = []
-        for rej in prep.rejections:
+        for rej in [] if prep.dlq_written else prep.rejections:
             cmds.append(("XADD", self.keys.dead_letters, "*",
                          *[x for kv in dead_letter_fields(rej, prep.source, prep.now).items() for x in kv]))
         if prep.records:
-            cmds.append(("EVALSHA", SCRIPT_SHA, len(self._keys_args), *self._keys_args, self.keys.deltas,
-                         prep.deltas, repr(float(self.dedup_radius)), self.dedup_window_ms,
+            bucket_keys = [self.keys.recent_bucket(b) for b in prep.buckets]
+            cmds.append(("EVALSHA", SCRIPT_SHA, len(self._keys_args) + len(bucket_keys), *self._keys_args,
+                         *bucket_keys, self.keys.deltas, prep.deltas, repr(float(self.dedup_radius)),
+                         self.dedup_window_ms, self.bucket_ms, self.keys.recent_geo, prep.bbox,
                          _RS.join([rec for _, rec in prep.records])))
             if self.waitaof:
                 cmds.append(("WAITAOF", 1, 0, 0))
@@ -268,7 +281,8 @@ class Ingestor:
 
     def _complete(self, prep: _Prepared, replies: list[Any]) -> list[Result]:
         """Turn the server's replies into one result per item; dead-letter late rejections."""
-        n_dlq = len(prep.rejections)
+        n_dlq = 0 if prep.dlq_written else len(prep.rejections)
+        prep.dlq_written = True
         for reply in replies[:n_dlq]:
             if isinstance(reply, Exception):
                 raise IngestUnavailable(f"dead-letter write failed: {reply}")
@@ -277,7 +291,6 @@ class Ingestor:
             reply = replies[n_dlq]
             if isinstance(reply, Exception) and _no_script(reply):  # nothing was written: run again
                 self.ensure_script()
-                prep.rejections = []
                 return self._complete_retry(prep)
             if isinstance(reply, Exception):
                 raise IngestUnavailable(f"log append failed: {reply}")
@@ -370,6 +383,20 @@ class _Prepared:
     now: int
     deltas: str
     n_commands: int = 0
+    dlq_written: bool = False
+    bbox: str = ""  # of the located reports, for the duplicate-candidate search
+    buckets: range = range(0)  # recent-report buckets to search
+
+
+def bucket_ms(window_ms: int) -> int:
+    """Time bucket of the duplicate window: a sixth of it (at least a minute), so trimming
+    drops whole keys and a batch searches ~7 buckets."""
+    return max(window_ms // 6, 60_000)
+
+
+def _fixed_keys(keys: Keys) -> list[str]:
+    return [keys.log, keys.idempotency, keys.case_seq, keys.versions, keys.recent_buckets,
+            keys.recent_closed, keys.delta_seq, keys.audit]
 
 
 def _no_script(error: Exception) -> bool:
@@ -405,14 +432,18 @@ def _result(answer: bytes) -> Result:
 # --- trusted path: the supervision engine's commands ----------------------------------------
 def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
                    audit: Sequence[dict[str, Any] | None] | None = None,
-                   update_ids: Sequence[str] | None = None) -> list[Result]:
+                   update_ids: Sequence[str] | None = None,
+                   dedup_window_s: int = 6 * 3600) -> list[Result]:
     """Append updates/commands to the log atomically, each with its case's next version.
 
     ``Update.version`` 0 means "the next one" (allocated inside the script, so concurrent
     writers never collide); a non-zero version ≤ the case's current one is answered "stale".
     ``audit[i]`` (optional) is written to ``Keys.audit`` in the same atomic step, with the
-    case, version, kind and log id. Kinds are not checked here: the caller is trusted (the
-    supervision engine decides which transitions are legal). No deltas are published.
+    case, version, kind and log id (fields ``c v k log d``; ``d`` is the JSON given).
+    ``update_ids[i]`` (optional) makes re-sending the same update a no-op ("duplicate").
+    Kinds are not checked here: the caller is trusted (the supervision engine decides which
+    transitions are legal). No deltas are published. Pass ``Settings.dedup_window_s`` so a
+    closing update also ends the case's role as a duplicate target.
     """
     if not updates:
         return []
@@ -429,9 +460,9 @@ def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
             b"U", u.case_id.encode(), b"", str(u.version).encode(), u.kind.encode(), str(u.at).encode(),
             orjson.dumps(data), (f"u|{u.case_id}|{uid}" if uid else "").encode(),
             orjson.dumps(a) if a else b"")))
-    key_args = [keys.log, keys.idempotency, keys.case_seq, keys.versions, keys.recent_geo, keys.recent_times,
-                keys.recent_index, keys.delta_seq, keys.audit]
-    args = [keys.deltas, "none", "0", 0, _RS.join(records)]
+    key_args = _fixed_keys(keys)
+    window_ms = dedup_window_s * 1000
+    args = [keys.deltas, "none", "0", window_ms, bucket_ms(window_ms), keys.recent_geo, "", _RS.join(records)]
     try:
         reply = client.evalsha(SCRIPT_SHA, len(key_args), *key_args, *args)
     except Exception as e:
@@ -501,10 +532,10 @@ def stream_stats(client: Any, keys: Keys) -> dict[str, Any]:
     pipe.xrange(keys.log, count=1)
     pipe.get(keys.case_seq)
     pipe.hlen(keys.versions)
-    pipe.zcard(keys.recent_times)
+    pipe.zcard(keys.recent_buckets)
     log_len, dlq_len, last, first, seq, cases, recent = pipe.execute()
     return {"log_entries": log_len, "dead_letters": dlq_len, "cases": cases,
-            "case_seq": int(seq or 0), "dedup_window_members": recent,
+            "case_seq": int(seq or 0), "dedup_buckets": recent,
             "first_id": first[0][0].decode() if first else None,
             "last_id": last[0][0].decode() if last else None}
 
