@@ -30,6 +30,9 @@ FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang S
 #: Viridis from its blue end (colour-blind safe, visible on the dark wall); 0 is transparent.
 HEAT_SCALE = [[0.0, "rgba(0,0,0,0)"], [1e-9, "#31688e"], [0.3, "#26828e"], [0.55, "#35b779"],
               [0.8, "#b5de2b"], [1.0, "#fde725"]]
+#: Areas on the tablet map: the same ramp, with 0 a dark blue (still tappable).
+AREA_SCALE = [[0.0, "#142347"], [0.01, "#31688e"], [0.3, "#26828e"], [0.55, "#35b779"], [0.8, "#b5de2b"],
+              [1.0, "#fde725"]]
 #: Heat layer trace index, marker trace index in the wall map.
 HEAT_TRACE = 0
 MARKER_TRACE = 1
@@ -181,7 +184,7 @@ def choropleth_map(*, geojson_url: str, locations: Sequence[str], z: Sequence[fl
         zmax = max(1.0, max(z) if z else 1.0)
         traces.append(go.Choroplethmap(
             geojson=geojson_url, featureidkey=featureidkey, locations=list(locations), z=list(z),
-            zmin=0, zmax=zmax, colorscale=HEAT_SCALE[1:], showscale=True, text=list(names),
+            zmin=0, zmax=zmax, colorscale=AREA_SCALE, showscale=True, text=list(names),
             customdata=list(locations), hovertemplate="%{text}<br>%{z} 件<extra></extra>",
             marker={"line": {"width": 1.2, "color": "#9fb4d6"}, "opacity": 0.72},
             colorbar={"thickness": 12, "tickfont": {"color": MUTED}, "x": 1.0}, name="区域"))

@@ -40,14 +40,17 @@ KPI_ALIASES: dict[str, tuple[str, ...]] = {
     "received": ("received",),
     "closed": ("closed",),
     "closure_rate": ("closure_rate",),
-    "on_time_rate": ("on_time_rate", "ontime_rate"),
-    "avg_handling_s": ("avg_handling_s", "avg_handle_s", "avg_handling_time_s", "mean_handling_s"),
-    "satisfaction": ("satisfaction_rate", "satisfaction"),
-    "overdue": ("overdue_open", "open_overdue", "overdue"),
+    "on_time_rate": ("on_time_rate",),
+    "avg_handling_s": ("avg_handling_s",),
+    "satisfaction": ("satisfaction_rate",),
+    # the wall's 超期未办结 counts every open overdue case (backlog), not only today's cohort
+    "overdue": ("overdue_all", "open_overdue"),
 }
 
 
 def kpi_value(values: Mapping[str, Any], key: str) -> Any:
+    if key == "avg_handling_s" and values.get("avg_handling_s") is None and values.get("avg_hours") is not None:
+        return float(values["avg_hours"]) * 3600  # the engine reports hours
     for name in KPI_ALIASES.get(key, (key,)):
         if name in values and values[name] is not None:
             return values[name]
@@ -129,16 +132,15 @@ def backlog_legend() -> html.Div:
 
 # --- alerts -------------------------------------------------------------------------------------
 def alert_sort(alert: Mapping[str, Any]) -> float:
-    """Order of the live alert lists: overdue before near-due, then the earliest deadline.
-
-    The snapshot keeps the engine's own order (``alert_queue``); a row that arrives live is
-    inserted by this key, which agrees with it for the cases the screens show.
+    """Order of the live alert lists, the engine's queue order (overdue, unhandled, higher level,
+    oldest due): the snapshot shows ``alert_queue`` as it is; a row that arrives live is inserted
+    by this key so both agree.
     """
-    score = alert.get("score")
-    if score is not None:
-        return float(score)
-    due = float(alert.get("due") or 0)
-    return due - (1e13 if alert.get("kind") == "overdue" else 0)
+    due = float(alert.get("due") or 0)  # ms, < 1e13
+    unhandled = str(alert.get("state") or "raised") == "raised"
+    level = min(2, max(0, int(alert.get("level") or 0)))
+    return ((0 if alert.get("kind") == "overdue" else 8e13) + (0 if unhandled else 4e13)
+            + (2 - level) * 1e13 + due)
 
 
 def alert_row(alert: Mapping[str, Any], names: Names, *, variant: str = "wall", fresh: bool = False) -> html.Li:

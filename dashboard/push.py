@@ -55,6 +55,8 @@ class LiveViews:
         self.geo = geo
         self._summaries: OrderedDict[str, dict] = OrderedDict()
         self._slow_at = 0.0
+        self._ticker_since = reader.now() - 60_000  # reports received from here on are "new"
+        self._ticker_seen: OrderedDict[str, None] = OrderedDict()
 
     # --- helpers --------------------------------------------------------------------------
     def _summary(self, case_id: str, refresh: bool = False) -> dict:
@@ -96,7 +98,6 @@ class LiveViews:
     # --- the one entry point ----------------------------------------------------------------
     def ops_for(self, deltas: Iterable[dict], *, force_slow: bool = False) -> dict[str, list[dict]]:
         rooms: dict[str, list[dict]] = {r: [] for r in ROOMS}
-        new_cases: list[str] = []
         kpi_values: dict | None = None
         backlog = False
         alerts_changed = False
@@ -105,9 +106,7 @@ class LiveViews:
             kind = d.get("type")
             if kind == "case":
                 any_case = True
-                if int(d.get("v") or 0) == 1 or d.get("new"):
-                    new_cases.append(str(d.get("case")))
-                elif d.get("case") in self._summaries:
+                if d.get("case") in self._summaries:
                     self._summary(str(d["case"]), refresh=True)
             elif kind == "alert":
                 alert = d.get("alert") or {}
@@ -119,17 +118,13 @@ class LiveViews:
                 backlog = backlog or d.get("scope") == "dept"
             elif kind == "kpi" and d.get("scope", "district") == "district":
                 kpi_values = {**(kpi_values or {}), **(d.get("values") or {})}
-        if new_cases:
-            for row in self._ticker_rows(new_cases):
-                rooms["wall"].append(row)
-            rooms["wall"].append({"t": "map"})
-        if kpi_values is not None or new_cases:
-            values = kpi_values or {}
-            try:
-                values = {**values, **reads.kpis_today(self.reader)}
-            except NotImplementedError:
-                pass
-            rooms["wall"].extend(panels.kpi_ops(values))
+        if any_case:
+            new_reports = self._new_reports()
+            rooms["wall"].extend(self._ticker_rows(new_reports))
+            if new_reports:
+                rooms["wall"].append({"t": "map"})
+        if kpi_values is not None or any_case:  # a report or a closure moves today's KPIs
+            rooms["wall"].extend(panels.kpi_ops({**(kpi_values or {}), **reads.kpis_today(self.reader)}))
         if backlog:
             rows = reads.backlog_by_dept(self.reader)
             rooms["wall"].append({"t": "props", "id": ids.WALL_BACKLOG,
@@ -146,13 +141,21 @@ class LiveViews:
             rooms["tablet"].append({"t": "dirty"})
         return rooms
 
-    def _ticker_rows(self, case_ids: list[str]) -> list[dict]:
+    def _new_reports(self) -> list[dict]:
+        """Reports received since the last batch (the case deltas say *something* changed)."""
+        rows = reads.reports_since(self.reader, self._ticker_since, limit=500, masked=True)
+        fresh = [x for x in rows if str(x.get("id")) not in self._ticker_seen]
+        for x in fresh:
+            self._ticker_seen[str(x.get("id"))] = None
+            self._ticker_since = max(self._ticker_since, int(x.get("received_at") or 0))
+        while len(self._ticker_seen) > 2000:
+            self._ticker_seen.popitem(last=False)
+        return fresh
+
+    def _ticker_rows(self, reports: list[dict]) -> list[dict]:
         out = []
-        for cid in case_ids[-TICKER_MAX:]:
-            s = self._summary(cid)
-            if s.get("received_at") is None:
-                continue
-            out.append({"t": "list", "id": ids.WALL_TICKER, "key": cid, "sort": panels.ticker_sort(s),
+        for s in reports[-TICKER_MAX:]:
+            out.append({"t": "list", "id": ids.WALL_TICKER, "key": str(s.get("id")), "sort": panels.ticker_sort(s),
                         "item": plain(panels.ticker_row(s, self.names, fresh=True))})
         return out
 

@@ -54,9 +54,13 @@ def window_label(window: str, start: int, end: int) -> str:
 
 
 def kpis_today(r: Reader, scope: str = "district") -> dict:
+    """Today's KPIs (engine) plus the district's open overdue total for the wall's alarm tile."""
     now = r.now()
     start, end = window_bounds("today", now)
-    return q.kpis(r.client, r.keys, start, end, scope, now=now)
+    values = dict(q.kpis(r.client, r.keys, start, end, scope, now=now))
+    if scope == "district":
+        values["overdue_all"] = overdue_open_total(r)
+    return values
 
 
 def kpis_between(r: Reader, start: int, end: int, scope: str = "district", *, now: int | None = None) -> dict:
@@ -85,14 +89,32 @@ def alert_history(r: Reader, limit: int = 50) -> list[dict]:
 
 def latest_reports(r: Reader, limit: int = 14, lookback_ms: int = 3 * DAY_MS, masked: bool = True,
                    *, now: int | None = None) -> list[dict]:
-    """The newest reports first (ticker); reads at most ``lookback_ms`` back."""
+    """The newest reports first (ticker): widening windows back from ``now``, so a busy day
+    never reads more than it shows."""
     now = r.now() if now is None else now
-    rows = q.reports_between(r.client, r.keys, now - lookback_ms, now + 1, limit=100_000, masked=masked)
+    rows: list[dict] = []
+    for span in (5 * 60_000, 3_600_000, 6 * 3_600_000, DAY_MS, lookback_ms):
+        span = min(span, lookback_ms)
+        rows = q.reports_between(r.client, r.keys, now - span, now + 1, limit=20_000, masked=masked, now=now)
+        if len(rows) >= limit or span >= lookback_ms:
+            break
     return list(reversed(rows[-limit:]))
 
 
-def reports_between(r: Reader, start: int, end: int, limit: int = 100_000, masked: bool = True) -> list[dict]:
-    return q.reports_between(r.client, r.keys, start, end, limit=limit, masked=masked)
+def reports_since(r: Reader, since: int, limit: int = 500, masked: bool = True) -> list[dict]:
+    """Reports received at or after ``since`` (oldest first): what the ticker has not shown yet."""
+    now = r.now()
+    return q.reports_between(r.client, r.keys, since, max(now, since) + 1, limit=limit, masked=masked, now=now)
+
+
+def overdue_open_total(r: Reader) -> int:
+    """Open overdue cases in the whole district (the streets' backlogs partition the open cases)."""
+    return sum(int(b.get("overdue") or 0) for b in backlog_by_street(r))
+
+
+def reports_between(r: Reader, start: int, end: int, limit: int = 100_000, masked: bool = True,
+                    now: int | None = None) -> list[dict]:
+    return q.reports_between(r.client, r.keys, start, end, limit=limit, masked=masked, now=now)
 
 
 def trend(r: Reader, scope: str = "district", *, now: int | None = None) -> tuple[list[dict], list[dict]]:

@@ -64,7 +64,7 @@ class Product:
         except ImportError as e:
             log.warning("ingest endpoint not available yet (%s): POST /api/events is off", e)
             return
-        self.ingestor = _construct(Ingestor, self.settings, self.store)
+        self.ingestor = Ingestor.from_store(self.store)
         self.app.server.register_blueprint(make_ingest_blueprint(self.ingestor))
 
     def _start_worker(self) -> None:
@@ -73,7 +73,7 @@ class Product:
         except ImportError as e:
             log.warning("supervision worker not available yet (%s)", e)
             return
-        worker = _construct(Worker, self.settings, self.store)
+        worker = Worker(self.store)
         self._thread("supervision-worker", worker.run)
 
     def _start_simulator(self) -> None:
@@ -112,24 +112,6 @@ class Product:
         if self.store is not None:
             self.store.stop()
             self.store = None
-
-
-def _construct(cls: Any, settings: Settings, store: Store) -> Any:
-    """Build one of the engine's objects from settings + store, whichever the signature names."""
-    import inspect
-
-    params = inspect.signature(cls).parameters
-    kwargs: dict[str, Any] = {}
-    for name in params:
-        if name == "settings":
-            kwargs[name] = settings
-        elif name == "store":
-            kwargs[name] = store
-        elif name == "client":
-            kwargs[name] = store.new_client()
-        elif name == "keys":
-            kwargs[name] = store.keys
-    return cls(**kwargs)
 
 
 def _call(fn: Any, settings: Settings, store: Store, **extra: Any) -> Any:

@@ -18,6 +18,8 @@ from dashboard.consult import Query
 from dashboard.context import ScreenContext
 from dashboard.geodata import CHILD
 
+#: The tablet's map is smaller than the wall's: zoom out from the wall-sized fit.
+TABLET_ZOOM_OFFSET = -0.8
 LEVEL_NAMES = {"district": "区", "street": "镇街", "community": "社区/村", "grid": "网格", "case": "案件"}
 
 
@@ -156,7 +158,7 @@ def _map(ctx: ScreenContext, level: str, code: str, rows: list[dict], reports: l
             return p  # markers change little within a grid during playback; keep the figure
         return figures.choropleth_map(geojson_url=geo.url("grid"), locations=[code], z=[0], names=[place.name if place else code],
                                       center=place.center if place else geo.district.center,
-                                      zoom=(place.zoom if place else 12), outlines=[(geo.url("grid"), "#56b4e9", 2.0)],
+                                      zoom=(place.zoom if place else 12) + TABLET_ZOOM_OFFSET, outlines=[(geo.url("grid"), "#56b4e9", 2.0)],
                                       markers=markers, basemap_url=ctx.settings.basemap_url,
                                       uirevision=f"grid-{code}")
     child = CHILD[level]
@@ -170,7 +172,7 @@ def _map(ctx: ScreenContext, level: str, code: str, rows: list[dict], reports: l
     place = geo.district if level == "district" else geo.place(level, code)
     return figures.choropleth_map(geojson_url=geo.url(child), locations=locations, z=z,
                                   names=[r["name"] for r in rows], center=place.center if place else geo.district.center,
-                                  zoom=place.zoom if place else geo.district.zoom,
+                                  zoom=(place.zoom if place else geo.district.zoom) + TABLET_ZOOM_OFFSET,
                                   outlines=[(geo.url("street"), "rgba(86,180,233,0.9)", 1.5)],
                                   basemap_url=ctx.settings.basemap_url, uirevision=f"{level}-{code}")
 
