@@ -503,7 +503,8 @@ def read_dead_letters(client: Any, keys: Keys, limit: int = 20, *, newest_first:
         out.append({"id": entry_id.decode(), "reason": d.get("reason", b"").decode(),
                     "detail": d.get("detail", b"").decode("utf-8", "replace"),
                     "source": d.get("source", b"").decode("utf-8", "replace"),
-                    "at": int(d.get("at", 0)), "size": int(d.get("size", 0)), "raw": d.get("raw", b"")})
+                    "at": int(d.get("at", 0)), "index": int(d.get("index", 0)), "size": int(d.get("size", 0)),
+                    "raw": d.get("raw", b"")})
     return out
 
 

@@ -99,35 +99,21 @@ def _attr(obj: Any, *names: str) -> Sequence[Any]:
 
 
 def load_locator(settings: Settings, jurisdiction: Path | None = None) -> Locator:
-    """The jurisdiction's grid locator from ``geo``; a cell-only locator when there is no grid layer.
+    """The jurisdiction's grid locator (``geo.index.GridIndex``, its tables cached under
+    ``data_dir/cache``); a cell-only locator when the jurisdiction file is missing.
 
-    A missing layer is logged (not fatal): events are still indexed by H3 cell and nothing is
+    A missing layer is logged, not fatal: events are still indexed by H3 cell and nothing is
     flagged outside the jurisdiction.
     """
     path = Path(jurisdiction or settings.jurisdiction)
-    try:
-        from geo.index import GridIndex  # type: ignore[import-not-found]
-    except ImportError:
-        log.warning("geo.index is not available: events get H3 cells but no grid")
-        return CellLocator(settings.h3_resolution)
     if not path.exists():
         log.warning("jurisdiction %s not found: events get H3 cells but no grid", path)
         return CellLocator(settings.h3_resolution)
-    index = _build_index(GridIndex, path, settings.h3_resolution)
+    from geo.index import GridIndex
+
+    index = GridIndex.from_config(path, resolution=settings.h3_resolution,
+                                  cache_dir=Path(settings.data_dir) / "cache")
     return GridLocator(index, settings.h3_resolution)
-
-
-def _build_index(grid_index: Any, path: Path, resolution: int) -> Any:
-    for factory in ("from_config", "load", "from_jurisdiction"):
-        make = getattr(grid_index, factory, None)
-        if make is not None:
-            try:
-                return make(path, resolution=resolution)
-            except TypeError:
-                return make(path)
-    from geo.layer import load_grid_layer
-
-    return grid_index(load_grid_layer(path), resolution=resolution)
 
 
 def normalise(reports: list[ReportIn], locator: Locator) -> None:

@@ -29,15 +29,7 @@ import orjson
 from feeds.catalog import Catalog
 from feeds.model import REPORT_KIND, ClosureReason, Flag, Satisfaction, UpdateKind, WhistleGrade
 from feeds.settings import Settings
-
-try:  # geo/ owns CRS names; fall back to the four canonical spellings until it is importable
-    from geo.crs import normalize_crs_name as _normalize_crs_name
-except ImportError:  # pragma: no cover - geo is part of the product
-    def _normalize_crs_name(name: str) -> str:
-        key = str(name).strip().upper().replace("-", "")
-        if key in {"WGS84", "GCJ02", "BD09", "CGCS2000"}:
-            return key
-        raise ValueError(f"unknown coordinate system {name!r}")
+from geo.crs import normalize_crs_name as _normalize_crs_name
 
 
 class Reason(StrEnum):
