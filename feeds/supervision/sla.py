@@ -183,6 +183,8 @@ def extend_clock(clock: dict, rule: StageRule, spec: dict, cal: WorkCalendar) ->
     """
     if "until" in spec:
         due = Deadline(max(int(spec["until"]), clock["start"]))
+    elif "working_days" in spec:  # a due at 24:00 belongs to the day before: count from that day
+        due = cal.add(clock["due"] - 1, spec)
     else:
         due = cal.add(clock["due"], spec)
     near = near_time(rule.near, clock["start"], due.at, cal)

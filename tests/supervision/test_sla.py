@@ -1,0 +1,102 @@
+"""SLA rules from data: which rule a case gets, and every stage clock it starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from feeds.supervision import lifecycle as lc
+from feeds.supervision.sla import SlaBook, extend_clock, near_time, start_clock
+from tests.supervision.factories import local, ms, report, rules, update
+
+T0 = ms(2026, 11, 25, 10, 0)  # a Wednesday
+MIN = 60_000
+
+
+@pytest.mark.parametrize("channel, category, level, rule", [
+    ("police_110", "SR-GARBAGE", 1, "110-1312"),
+    ("grid_app", "CG-MANHOLE", 2, "urgent-safety"),
+    ("hotline_12345", "SR-GARBAGE", 1, "hotline-12345"),
+    ("grid_app", "JF-WAGE", 3, "level-3"),
+    ("grid_app", "SR-NOISE", 4, "level-4"),
+    ("citizen_app", "SR-GARBAGE", 1, "ordinary"),
+    ("la311", "LA-BULKY", 1, "la311-collection"),
+    ("la311", "LA-WHATEVER", 1, "la311-default"),
+])
+def test_the_most_specific_rule_of_the_channels_rule_set_wins(channel: str, category: str, level: int,
+                                                              rule: str) -> None:
+    assert rules().sla.rule_for(channel, category, level).name == rule
+
+
+@pytest.mark.parametrize("stage, due, near", [
+    ("sign", T0 + 1 * MIN, T0 + 48_000),
+    ("contact", T0 + 3 * MIN, T0 + 144_000),
+    ("on_scene", T0 + 10 * MIN, T0 + 8 * MIN),
+    ("feedback", T0 + 120 * MIN, T0 + 96 * MIN),
+    ("close", ms(2026, 12, 1), None),
+])
+def test_the_110_handover_rule_1312_starts_four_clocks_and_a_closure_clock(stage: str, due: int,
+                                                                          near: int | None) -> None:
+    state = lc.apply(None, report("A", T0, channel="police_110"), rules(), T0).state
+    clock = state["clocks"][stage]
+    assert (clock["start"], local(clock["due"])) == (T0, local(due))
+    if near is not None:
+        assert clock["near"] == near  # 80 % of the allowed time
+
+
+@pytest.mark.parametrize("category, level, stages", [
+    ("SR-GARBAGE", 1, {"dispatch": ms(2026, 11, 25, 12, 0), "close": ms(2026, 12, 1)}),
+    ("JF-WAGE", 3, {"dispatch": ms(2026, 11, 25, 12, 0), "close": ms(2026, 12, 5)}),
+    ("CG-MANHOLE", 2, {"dispatch": T0 + 15 * MIN, "feedback": T0 + 24 * 60 * MIN, "close": ms(2026, 12, 1)}),
+])
+def test_ordinary_matters_run_in_working_days_and_hours(category: str, level: int, stages: dict) -> None:
+    state = lc.apply(None, report("A", T0, category=category, level=level), rules(), T0).state
+    for stage, due in stages.items():
+        assert local(state["clocks"][stage]["due"]) == local(due), stage
+    assert "sign" not in state["clocks"]  # sign starts when it is dispatched
+
+
+def test_the_sign_clock_starts_at_dispatch() -> None:
+    s = lc.apply(None, report("A", T0), rules(), T0).state
+    s = lc.apply(s, update("A", 2, "dispatched", T0 + 30 * MIN, dept="ZFJ"), rules(), T0).state
+    # 2 working hours from 10:30: 1.5 h before lunch, 0.5 h after 13:30
+    assert local(s["clocks"]["sign"]["due"]) == local(ms(2026, 11, 25, 14, 0))
+
+
+def test_a_whistle_matter_has_seven_working_days() -> None:
+    s = lc.apply(None, report("A", T0, category="JF-WAGE", level=3), rules(), T0).state
+    s = lc.apply(s, update("A", 2, "whistle", T0 + MIN, grade="major", depts=["RSJ", "ZJJ"]), rules(), T0).state
+    assert local(s["clocks"]["whistle"]["due"]) == local(ms(2026, 12, 5))  # Thu..Wed = 7 working days -> end of Fri 4 Dec
+    assert s["depts"] == ["RSJ", "ZJJ"]
+
+
+@pytest.mark.parametrize("spec, near", [
+    ({"fraction": 0.8}, T0 + 80 * MIN),
+    ({"before_minutes": 30}, T0 + 70 * MIN),
+    ({"before_hours": 1}, T0 + 40 * MIN),
+    ({"before_working_hours": 1}, T0 + 40 * MIN),
+    ({"before_hours": 5}, T0),  # never before the start
+])
+def test_near_due_thresholds(spec: dict, near: int) -> None:
+    assert near_time(spec, T0, T0 + 100 * MIN, rules().calendar).at == near
+
+
+def test_one_working_hour_before_skips_the_lunch_break() -> None:
+    due = ms(2026, 11, 25, 14, 0)
+    assert local(near_time({"before_working_hours": 1}, T0, due, rules().calendar).at) == local(
+        ms(2026, 11, 25, 11, 30))
+
+
+def test_an_extension_moves_the_due_and_the_near_point_follows() -> None:
+    srule = rules().sla.rule_named("ordinary").stage("close")
+    clock = start_clock(srule, T0, rules().calendar)
+    moved = extend_clock(clock, srule, {"working_days": 2}, rules().calendar)
+    assert local(moved["due"]) == local(ms(2026, 12, 3))
+    assert moved["near"] == T0 + int((moved["due"] - T0) * 0.8)
+    until = extend_clock(clock, srule, {"until": ms(2026, 12, 20)}, rules().calendar)
+    assert until["due"] == ms(2026, 12, 20)
+
+
+def test_a_rule_set_without_a_catch_all_is_refused() -> None:
+    with pytest.raises(ValueError, match="catch-all"):
+        SlaBook.from_json({"rulesets": {"default": {"rules": [
+            {"name": "x", "match": {"level": 1}, "stages": [{"stage": "close", "limit": {"days": 1}}]}]}}})
