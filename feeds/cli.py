@@ -120,9 +120,11 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from feeds.replay import replay_file
 
     mapping = None
+    catalog = Catalog.load(Path(settings.config_dir))
     if args.mapping:
         try:
-            mapping = Mapping.load(args.mapping, Catalog.load(Path(settings.config_dir)))
+            mapping = Mapping.load(args.mapping, catalog)
+            catalog = mapping.extend_catalog(catalog)
         except MappingError as e:
             print(f"mapping error: {e}", file=sys.stderr)
             return 2
@@ -141,7 +143,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         prefix = (mapping.case_prefix if mapping and mapping.case_prefix else "YZ")
-        ingestor = Ingestor.from_store(store, locator=locator, case_prefix=prefix)
+        ingestor = Ingestor.from_store(store, locator=locator, case_prefix=prefix, catalog=catalog)
         print(f"replaying {args.file} into namespace {settings.namespace} on {store.url}"
               + (f" at {args.speed}×" if args.speed else ""))
         summary = replay_file(ingestor, args.file, mapping, speed=args.speed, max_rows=args.max_rows,

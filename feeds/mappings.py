@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from feeds.catalog import Catalog
+from feeds.catalog import Catalog, Category, Channel, Department
 from feeds.model import UpdateKind
 
 #: fields a mapping may fill (``reporter.*`` become the reporter object)
@@ -108,6 +108,7 @@ class Mapping:
     case_prefix: str | None = None
     jurisdiction: Path | None = None
     csv_options: dict[str, Any] = field(default_factory=dict)
+    catalog_extra: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | Path, catalog: Catalog | None = None) -> Mapping:
@@ -137,10 +138,29 @@ class Mapping:
             time_format=raw.get("time_format"), timezone=str(raw.get("timezone", "Asia/Shanghai")),
             crs=str(raw.get("crs", "WGS84")), namespace=raw.get("namespace"), case_prefix=raw.get("case_prefix"),
             jurisdiction=(path.parent / juris) if juris else None, csv_options=dict(raw.get("csv") or {}),
+            catalog_extra={k: list(v) for k, v in (raw.get("catalog") or {}).items() if not k.startswith("_")},
         )
         if catalog is not None:
-            mapping.check(catalog)
+            mapping.check(mapping.extend_catalog(catalog))
         return mapping
+
+    def extend_catalog(self, base: Catalog) -> Catalog:
+        """The product's catalog plus the codes this source brings (its ``catalog`` section):
+        a foreign city keeps its own categories, departments and channel instead of being
+        forced into the local tables."""
+        extra = self.catalog_extra
+        if not extra:
+            return base
+        try:
+            cat = Catalog(
+                categories={**base.categories, **{c["code"]: Category(**c) for c in extra.get("categories", [])}},
+                departments={**base.departments, **{d["code"]: Department(**d) for d in extra.get("departments", [])}},
+                channels={**base.channels, **{c["code"]: Channel(**c) for c in extra.get("channels", [])}},
+            )
+            cat._check()
+        except (TypeError, KeyError, ValueError) as e:
+            raise MappingError(f"{self.path}: catalog section: {e}") from e
+        return cat
 
     def check(self, catalog: Catalog) -> None:
         """Every value a map produces must be a known channel, category or department code."""
