@@ -135,7 +135,7 @@ class Keys:
         return self.sv(f"bl:{scope}:{code}:{kind}")
 
     def backlog_codes(self, scope: str) -> str:
-        """Set: every code that ever had an open case in ``scope`` (dept|street|comm|grid)."""
+        """Set: every dept that ever held a case / every street with a case (``scope`` dept|street)."""
         return self.sv(f"codes:{scope}")
 
     def received_index(self, scope: str) -> str:

@@ -9,9 +9,11 @@ An alert is keyed by ``f"{case}:{stage}:{kind}"`` (kind ``near_due`` or ``overdu
 inside its case's state, so it is created exactly once however often the scan runs. Every
 timer fires *at its own time* (raised at the near/due instant, escalated at raised + interval),
 so the result does not depend on when a worker happened to look: a replay or a rebuild gives
-the same alerts. The only wall-clock input is the history horizon: an alert whose trigger time
-is older than ``history_horizon_s`` when it is first detected (a backfill, a long outage) is
-recorded as resolved history (``resolution == "history"``) instead of flooding the live queue.
+the same alerts. The history horizon keeps backfilled history out of the live queue: an alert
+whose trigger time is more than ``history_horizon_s`` before ``ref`` — the append time (stream
+id) of its case's latest entry, i.e. the case's entries were written long after they happened —
+is recorded as resolved history (``resolution == "history"``). A live case (entries appended as
+they happen) never qualifies, however long the worker was down.
 """
 
 from __future__ import annotations
@@ -90,14 +92,14 @@ def _act(alert: dict, action: str, at: int, actor: str = SYSTEM, role: str = SYS
     alert["actions"].append(entry)
 
 
-def new_alert(case_id: str, stage: str, kind: str, due: int, at: int, wall_now: int,
+def new_alert(case_id: str, stage: str, kind: str, due: int, at: int, ref: int,
               policy: AlertPolicy) -> tuple[dict, Events]:
-    """An alert raised at ``at`` (the near-due or due instant) — or history if detected too late."""
+    """An alert raised at ``at`` (the near-due or due instant) — or history when ``ref - at`` exceeds the horizon."""
     alert = {"id": alert_id(case_id, stage, kind), "case": case_id, "stage": stage, "kind": kind, "due": due,
              "raised_at": at, "state": RAISED, "level": 0, "reraised": 0, "since": at, "handled_at": None,
              "acked_by": "", "resolved_at": None, "resolution": "", "actions": []}
     _act(alert, "raised", at)
-    if wall_now - at > policy.history_horizon_s * 1000:
+    if ref - at > policy.history_horizon_s * 1000:
         resolve(alert, at, "history")
         return alert, [("history", at)]
     return alert, [("raised", at)]

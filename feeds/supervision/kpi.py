@@ -53,7 +53,7 @@ def is_open(f: dict) -> bool:
 def compute(facts: list[dict], now: int, with_cases: bool = False) -> dict:
     """KPIs of a cohort of case facts (see module doc); ``cases`` lists the ids behind each KPI."""
     ids: dict[str, list[str]] = {k: [] for k in (
-        "received", "closed", "excluded", "on_time", "late", "open", "open_overdue", "evaluated",
+        "received", "closed", "excluded", "on_time", "late", "open", "open_late", "open_overdue", "evaluated",
         "satisfied", "dissatisfied", "effective", "reopened")}
     by_reason: Counter[str] = Counter()
     by_reason_ids: dict[str, list[str]] = {}
@@ -79,9 +79,12 @@ def compute(facts: list[dict], now: int, with_cases: bool = False) -> dict:
                 ids["effective"].append(cid)
         elif is_open(f):
             ids["open"].append(cid)
-            if f.get("late") or (f.get("due") is not None and f["due"] <= now):
-                ids["late"].append(cid)
+            overdue = f.get("due") is not None and f["due"] <= now
+            if overdue:
                 ids["open_overdue"].append(cid)
+            if f.get("late") or overdue:
+                ids["late"].append(cid)
+                ids["open_late"].append(cid)
         sat = f.get("sat")
         if sat:
             ids["evaluated"].append(cid)
@@ -94,6 +97,7 @@ def compute(facts: list[dict], now: int, with_cases: bool = False) -> dict:
         "excluded": len(ids["excluded"]),
         "open": len(ids["open"]),
         "open_overdue": len(ids["open_overdue"]),
+        "open_late": len(ids["open_late"]),
         "closure_rate": _rate(n_closed, len(ids["received"]) - len(ids["excluded"])),
         "on_time_rate": _rate(len(ids["on_time"]), len(ids["on_time"]) + len(ids["late"])),
         "avg_hours": round(sum(hours) / len(hours), 3) if hours else None,

@@ -5,7 +5,7 @@
     plus returned (for re-dispatch), extension requested/approved, whistle (吹哨, graded),
     duplicate_merged, reopened, suspended/resumed, and the duty officers' alert commands.
 
-``apply(state, entry, rules, wall_now)`` returns a :class:`Transition` (previous, current,
+``apply(state, entry, rules)`` returns a :class:`Transition` (previous, current,
 changed — Grafana's shape) with the new state and its effects. Versions make replays harmless:
 an entry at or below the applied version is a no-op; one above the next version is parked in
 the state until the gap fills, then applied in order. An illegal transition is rejected into a
@@ -13,6 +13,9 @@ the state until the gap fills, then applied in order. An illegal transition is r
 stuck behind it. Before an entry is applied, the case's timers (stage near-due/overdue,
 alert escalation and ack timeout) are fired up to the entry's time, each at its own instant:
 the state after a log prefix is the same whenever and however often a worker looked.
+The one input that is not event time, the history horizon of alerts, compares an alert's
+trigger time with the *append* time (stream id) of the case's latest applied entry — also a
+fact of the log — so a rebuild classifies every alert exactly as the live run did.
 
 ``apply`` takes ownership of ``state`` (mutates and returns it): copying every state on the hot
 path would halve the transition rate.
@@ -163,7 +166,7 @@ def entry_from_dict(d: dict) -> LogEntry:
 
 
 # --- the entry point -------------------------------------------------------------------------
-def apply(state: dict | None, entry: LogEntry, rules: Rules, wall_now: int) -> Transition:
+def apply(state: dict | None, entry: LogEntry, rules: Rules) -> Transition:
     """Apply one log entry to a case state (None: a case not seen yet)."""
     if state is None:
         state = new_state(entry.case_id)
@@ -181,14 +184,14 @@ def apply(state: dict | None, entry: LogEntry, rules: Rules, wall_now: int) -> T
             state["pending"][key] = entry_to_dict(entry)
             tr.effects.append(("parked", entry.id))
         return tr
-    _step(state, entry, rules, wall_now, tr.effects)
+    _step(state, entry, rules, tr.effects)
     tr.applied = 1
     pending = state["pending"]
     while pending:
         nxt = pending.pop(str(state["v"] + 1), None)
         if nxt is None:
             break
-        _step(state, entry_from_dict(nxt), rules, wall_now, tr.effects)
+        _step(state, entry_from_dict(nxt), rules, tr.effects)
         tr.applied += 1
     tr.current = state["status"]
     return tr
@@ -198,27 +201,34 @@ def _reject(effects: list, reason: str, e: LogEntry) -> None:
     effects.append(("dead", reason, e))
 
 
-def _step(state: dict, e: LogEntry, rules: Rules, wall_now: int, effects: list) -> None:
+def appended_at(e: LogEntry) -> int:
+    """When the entry was appended to the log: the ms part of its stream id (its time if none)."""
+    head = e.id.split("-", 1)[0]
+    return int(head) if head.isdigit() else e.at
+
+
+def _step(state: dict, e: LogEntry, rules: Rules, effects: list) -> None:
     state["v"] = e.version
     if e.kind == REPORT_KIND:
         if state["status"] is not None:
             return _reject(effects, "a second report for an existing case", e)
         if e.version != 1:
             return _reject(effects, f"a report must be version 1, got {e.version}", e)
-        return _on_report(state, e, rules, wall_now, effects)
+        return _on_report(state, e, rules, effects)
     if state["status"] is None:
         return _reject(effects, f"{e.kind!r} before the case's report (version 1 must be the report)", e)
     t = e.at
     now = max(state["last_t"], t)
-    advance(state, now - 1, rules, wall_now, effects)
+    advance(state, now - 1, rules, effects)
     state["last_t"] = now
+    state["appended"] = appended_at(e)
     handler = _HANDLERS.get(e.kind)
     if handler is None:
         return _reject(effects, f"unknown kind {e.kind!r}", e)
     allowed = ALLOWED.get(e.kind)
     if allowed is not None and state["status"] not in allowed:
         return _reject(effects, f"{e.kind!r} is not allowed when the case is {str(state['status'])!r}", e)
-    error = handler(state, e, t, rules, wall_now, effects)
+    error = handler(state, e, t, rules, effects)
     if error:
         return _reject(effects, error, e)
     nxt = NEXT_STATUS.get(e.kind)
@@ -241,7 +251,7 @@ def _timeline(state: dict, e: LogEntry) -> None:
 
 
 # --- timers ----------------------------------------------------------------------------------
-def advance(state: dict, now: int, rules: Rules, wall_now: int, effects: list) -> None:
+def advance(state: dict, now: int, rules: Rules, effects: list) -> None:
     """Fire every timer of the case at or before ``now``, each at its own time."""
     if state["status"] in OPEN and state.get("paused_at") is None:
         for name, c in list(state["clocks"].items()):
@@ -249,25 +259,25 @@ def advance(state: dict, now: int, rules: Rules, wall_now: int, effects: list) -
                 continue
             if not c["nf"] and c["near"] <= now and c["near"] < c["due"]:
                 c["nf"] = True
-                _raise(state, name, al.NEAR_DUE, c, c["near"], rules, wall_now, effects)
+                _raise(state, name, al.NEAR_DUE, c, c["near"], rules, effects)
             if not c["df"] and c["due"] <= now:
                 c["df"] = True
                 near = state["alerts"].get(al.alert_id(state["id"], name, al.NEAR_DUE))
                 if near is not None and al.is_open(near):
                     _alert_events(effects, near, al.advance(near, c["due"], rules.policy))
                     _alert_events(effects, near, al.resolve(near, c["due"], "superseded"))
-                _raise(state, name, al.OVERDUE, c, c["due"], rules, wall_now, effects)
+                _raise(state, name, al.OVERDUE, c, c["due"], rules, effects)
     for alert in state["alerts"].values():
         if alert["state"] != al.RESOLVED:
             _alert_events(effects, alert, al.advance(alert, now, rules.policy))
 
 
-def _raise(state: dict, stage: str, kind: str, clock: dict, at: int, rules: Rules, wall_now: int,
-           effects: list) -> None:
+def _raise(state: dict, stage: str, kind: str, clock: dict, at: int, rules: Rules, effects: list) -> None:
     aid = al.alert_id(state["id"], stage, kind)
     if aid in state["alerts"]:  # exactly once per (case, stage, kind)
         return
-    alert, events = al.new_alert(state["id"], stage, kind, clock["due"], at, wall_now, rules.policy)
+    alert, events = al.new_alert(state["id"], stage, kind, clock["due"], at, state.get("appended", at),
+                                 rules.policy)
     state["alerts"][aid] = alert
     _alert_events(effects, alert, events)
 
@@ -411,11 +421,19 @@ def _resolve_all_alerts(state: dict, at: int, resolution: str, effects: list) ->
             _alert_events(effects, alert, al.resolve(alert, at, resolution))
 
 
+def _own(state: dict, depts: list[str]) -> None:
+    """Remember every department that ever held the case (the backlog boards list them)."""
+    owners = state["owners"]
+    for d in depts:
+        if d not in owners:
+            owners.append(d)
+
+
 # --- handlers: return None when applied, or the reason it is illegal -----------------------
-Handler = Callable[[dict, LogEntry, int, Rules, int, list], "str | None"]
+Handler = Callable[[dict, LogEntry, int, Rules, list], "str | None"]
 
 
-def _on_report(state: dict, e: LogEntry, rules: Rules, wall_now: int, effects: list) -> None:
+def _on_report(state: dict, e: LogEntry, rules: Rules, effects: list) -> None:
     d = e.data
     loc = rules.router.locality(d.get("grid_id") or "", d.get("community_code") or "",
                                 d.get("street_code") or "")
@@ -426,7 +444,7 @@ def _on_report(state: dict, e: LogEntry, rules: Rules, wall_now: int, effects: l
         level = cat.level if cat else 1
     received = int(d.get("received_at") or e.at)
     channel = d.get("channel") or ""
-    dept = rules.router.owner(category, loc.street)
+    dept = d.get("dept") or rules.router.owner(category, loc.street)  # a source may route it itself
     state.update(status=Status.REPORTED, channel=channel, category=category, level=level,
                  lon=d.get("lon"), lat=d.get("lat"), cell=int(d.get("cell") or 0), grid=loc.grid,
                  comm=loc.community, street=loc.street, recv=received, reported=d.get("reported_at"),
@@ -434,8 +452,11 @@ def _on_report(state: dict, e: LogEntry, rules: Rules, wall_now: int, effects: l
                  flags=list(d.get("flags") or []), dup_of=d.get("duplicate_of") or "", merged_into="",
                  dept=dept, depts=[dept], rule="", closed_at=None, reason=None, sat=None, reopens=0,
                  returns=0, paused_at=None, paused_ms=0, whistle=None, ext_req=None, counted=True,
-                 last_t=received)
+                 last_t=received, appended=appended_at(e), owners=[dept])
     state["timeline"].append({"v": 1, "kind": REPORT_KIND, "at": received, "channel": channel, "dept": dept})
+    effects.append(("report", {"counted": not state["dup_of"], "recv": received, "grid": loc.grid,
+                               "category": category, "cell": state["cell"], "channel": channel, "level": level,
+                               "dept": dept}))
     if state["dup_of"]:  # a cross-channel duplicate: counted once, as part of the earlier case
         state.update(status=Status.MERGED, merged_into=state["dup_of"], counted=False)
         return
@@ -444,22 +465,23 @@ def _on_report(state: dict, e: LogEntry, rules: Rules, wall_now: int, effects: l
     _start_clocks(state, RECEIVED, received, rules, effects)
 
 
-def _on_simple(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_simple(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     return None
 
 
-def _on_dispatched(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_dispatched(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     dept = e.data.get("dept")
     if not dept or not isinstance(dept, str):
         return "dispatched needs a department code (dept)"
     state["dept"] = dept
     extra = (state.get("whistle") or {}).get("depts", [])
     state["depts"] = sorted({dept, *extra})
+    _own(state, [dept])
     _start_clocks(state, K.DISPATCHED, t, rules, effects)
     return None
 
 
-def _on_closed(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_closed(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     reason = e.data.get("closure_reason")
     if reason not in ClosureReason._value2member_map_:
         return f"closed needs a closure_reason in {sorted(ClosureReason._value2member_map_)}, got {reason!r}"
@@ -474,7 +496,7 @@ def _on_closed(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, ef
     return None
 
 
-def _on_evaluated(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_evaluated(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     sat = e.data.get("satisfaction")
     if sat not in Satisfaction._value2member_map_:
         return f"evaluated needs satisfaction in {sorted(Satisfaction._value2member_map_)}, got {sat!r}"
@@ -482,8 +504,7 @@ def _on_evaluated(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int,
     return None
 
 
-def _on_ext_requested(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int,
-                      effects: list) -> str | None:
+def _on_ext_requested(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     spec = extension_spec(e.data)
     if spec is None:
         return "extension_requested needs hours, days, working_days, working_hours or until"
@@ -491,8 +512,7 @@ def _on_ext_requested(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: 
     return None
 
 
-def _on_ext_approved(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int,
-                     effects: list) -> str | None:
+def _on_ext_approved(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     req = state.get("ext_req") or {}
     spec = extension_spec(e.data) or req.get("spec")
     if spec is None:
@@ -521,7 +541,7 @@ def _on_ext_approved(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: i
     return None
 
 
-def _on_whistle(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_whistle(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     grade = e.data.get("grade")
     depts = e.data.get("depts")
     if grade not in rules.sla.whistle:
@@ -530,17 +550,19 @@ def _on_whistle(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, e
         return "whistle needs a non-empty list of department codes (depts)"
     state["whistle"] = {"grade": grade, "depts": sorted(set(depts)), "at": t}
     state["depts"] = sorted({state["dept"], *depts})
+    _own(state, depts)
     _add_clock(state, rules.sla.whistle[grade], t, rules, effects)
     return None
 
 
-def _on_returned(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_returned(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     room = rules.router.room_for(state["street"])
     state.update(dept=room, depts=[room], returns=state["returns"] + 1)
+    _own(state, [room])
     return None
 
 
-def _on_merged(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_merged(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     into = e.data.get("into")
     if not into or into == state["id"]:
         return "duplicate_merged needs another case id (into)"
@@ -552,21 +574,21 @@ def _on_merged(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, ef
     return None
 
 
-def _on_reopened(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_reopened(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     state.update(reopens=state["reopens"] + 1, closed_at=None, reason=None, sat=None)
     state["status"] = Status.REOPENED  # before the clocks: a restart needs an open case
     _start_clocks(state, K.REOPENED, t, rules, effects)
     return None
 
 
-def _on_suspended(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_suspended(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     if state.get("paused_at") is not None:
         return "the case is already suspended"
     state["paused_at"] = t
     return None
 
 
-def _on_resumed(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, effects: list) -> str | None:
+def _on_resumed(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     since = state.get("paused_at")
     if since is None:
         return "resumed but the case is not suspended"
@@ -579,8 +601,7 @@ def _on_resumed(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int, e
     return None
 
 
-def _on_alert_command(state: dict, e: LogEntry, t: int, rules: Rules, wall_now: int,
-                      effects: list) -> str | None:
+def _on_alert_command(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:
     aid = e.data.get("alert") or ""
     alert = state["alerts"].get(aid)
     if alert is None:

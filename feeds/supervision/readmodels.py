@@ -32,6 +32,7 @@ class Projection:
     facts: dict | None
     members: dict[Member, float]
     alerts: dict[str, bytes]
+    codes: frozenset[tuple[str, str]] = frozenset()
 
 
 EMPTY = Projection(None, 0, None, {}, {})
@@ -111,7 +112,8 @@ def project(state: dict | None, keys: Keys, policy: al.AlertPolicy, raw: bytes |
     if state["status"] is None:  # a stub holding parked entries: no read model but the case hash
         return Projection(raw, state["v"], None, {}, {})
     alerts = {aid: orjson.dumps(a) for aid, a in state["alerts"].items()}
-    return Projection(raw, state["v"], facts_of(state), members_of(state, keys, policy), alerts)
+    codes = frozenset([("dept", d) for d in state["owners"]] + ([("street", state["street"])] if state["street"] else []))
+    return Projection(raw, state["v"], facts_of(state), members_of(state, keys, policy), alerts, codes)
 
 
 def write_diff(pipe: Any, keys: Keys, case_id: str, old: Projection, new: Projection) -> set[tuple[str, str]]:
@@ -135,9 +137,8 @@ def write_diff(pipe: Any, keys: Keys, case_id: str, old: Projection, new: Projec
     bl = keys.sv("bl:")
     for key, mapping in adds.items():
         pipe.zadd(key, mapping)
-        if key.startswith(bl) and key.endswith(":open"):  # a case joins a backlog: remember its code
-            scope, code, _kind = key[len(bl):].rsplit(":", 2)
-            pipe.sadd(keys.backlog_codes(scope), code)
+    for scope, code in new.codes - old.codes:  # every dept that ever held a case, every street
+        pipe.sadd(keys.backlog_codes(scope), code)
     for key, members in rems.items():
         pipe.zrem(key, *members)
     for key in (*adds, *rems):

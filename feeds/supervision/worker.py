@@ -13,13 +13,16 @@ The deadline scan reads only the due slice ``ZRANGEBYSCORE deadlines -inf now`` 
 case, scored by its next timer) and advances those cases to ``now`` the same way.
 
 Time is a parameter (:class:`SystemClock`, :class:`ManualClock`). The scan's ``now``:
-- while catching up (the last read was a full batch): the log's event-time watermark, so a
-  backfill never looks overdue before its closures are read;
+- never beyond the *group frontier*: the event time just before the oldest log entry that no
+  worker of the group has applied yet (pending in any consumer, or not delivered). While
+  catching up that is the log's event-time watermark, so a backfill never looks overdue
+  before its closures are read, and with several workers no scan runs ahead of an entry
+  another worker is still applying;
 - caught up on a live log: the wall clock;
 - caught up on a replayed/backfilled log (its latest entry was appended long after it
   happened): the watermark plus the wall time elapsed since that entry was appended.
 The history horizon (see ``alerts``) compares an alert's trigger time with the append time of
-the entry being processed (stream ids carry it), so it depends only on the log: a rebuild
+its case's latest entry (stream ids carry it), so it depends only on the log: a rebuild
 classifies exactly as the live run did.
 """
 
@@ -39,6 +42,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from feeds.catalog import Catalog
+from feeds.heat_counters import record_heat_many
 from feeds.keys import Keys
 from feeds.model import LogEntry, decode_entry
 from feeds.settings import Settings
@@ -46,11 +50,6 @@ from feeds.supervision import alerts as al
 from feeds.supervision import lifecycle as lc
 from feeds.supervision.readmodels import Projection, project, write_diff
 from feeds.supervision.routing import GridLookup
-
-try:  # the geo engineer's heat counters (one HINCRBY per report at the base cell)
-    from feeds.heat_counters import record_heat as _geo_record_heat
-except ImportError:  # pragma: no cover - until feeds/heat_counters.py lands
-    _geo_record_heat = None
 
 log = logging.getLogger(__name__)
 
@@ -192,18 +191,40 @@ class Worker:
         self._meta_loaded = False
 
     # --- clock ---------------------------------------------------------------------------------
-    def scan_time(self) -> int:
-        """The ``now`` deadlines are judged at (see module doc)."""
+    def present(self) -> int:
+        """The present as the log sees it: the wall clock, or the replayed history's own time."""
         wall = self.clock.wall()
-        if self._behind:
-            return self._watermark
         if self._lag > REPLAY_LAG_MS:
             return self._watermark + max(0, wall - self._last_append)
         return max(wall, self._watermark)
 
+    def scan_time(self) -> int:
+        """The ``now`` deadlines are judged at (see module doc)."""
+        now = self.present()
+        frontier = self.group_frontier() if self._group_ready else None
+        self._behind = frontier is not None and frontier < now
+        return min(now, frontier) if frontier is not None else now
+
+    def group_frontier(self) -> int | None:
+        """Event time just before the oldest entry the group has not applied (None: all applied)."""
+        keys = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xinfo_groups(keys.log)
+        pipe.xpending(keys.log, keys.sv_group)
+        groups, pending = pipe.execute()
+        group = next((g for g in groups if _str(g["name"]) == keys.sv_group), None)
+        if group is None:
+            return None
+        pipe = self.client.pipeline(transaction=False)
+        if pending and pending.get("pending"):
+            pipe.xrange(keys.log, min=pending["min"], max=pending["min"], count=1)
+        pipe.xrange(keys.log, min="(" + _str(group["last-delivered-id"]), max="+", count=1)
+        times = [int(r[0][1][b"t"]) for r in pipe.execute() if r and r[0][1]]
+        return min(times) - 1 if times else None
+
     @property
     def clock_mode(self) -> str:
-        return "watermark" if self._behind else ("replay" if self._lag > REPLAY_LAG_MS else "wall")
+        return "catch-up" if self._behind else ("replay" if self._lag > REPLAY_LAG_MS else "wall")
 
     # --- consumer group ------------------------------------------------------------------------
     def ensure_group(self) -> None:
@@ -259,7 +280,6 @@ class Worker:
         """Read and apply one batch, then scan the due deadlines; returns this round's stats."""
         self.ensure_group()
         entries = self._read(block_ms)
-        self._behind = len(entries) >= self.batch_size
         st = self.process(entries) if entries else Stats()
         st.scanned = self.scan()
         self.stats.add(st)
@@ -324,7 +344,7 @@ class Worker:
             self._last_append = max(self._last_append, append_ms(last))
             last_at = decoded[-1].at if decoded else self._watermark
             self._lag = append_ms(last) - last_at
-        now = self.scan_time()
+        now = self.present()  # for the SLA state in deltas only; timers fire at their own time
         static_dead = list(batch.dead)
         for _attempt in range(20):
             batch.dead = list(static_dead)
@@ -348,15 +368,11 @@ class Worker:
             counts = {"applied": 0, "duplicates": 0, "parked": 0}
             for e in entries:
                 c = e.case_id
-                before = states.get(c)
-                was_new = before is None or before.get("status") is None
-                tr = lc.apply(before, e, self.rules, append_ms(e.id))
+                tr = lc.apply(states.get(c), e, self.rules)
                 states[c] = tr.state
                 counts["applied"] += tr.applied
                 for eff in tr.effects:
                     self._effect(eff, c, batch, counts)
-                if was_new and tr.state.get("status") is not None:
-                    batch.reports.append(_report_facts(tr.state))
             tx.multi()
             touched = self._write(tx, states, old, batch, now)
             if ack_ids:
@@ -395,6 +411,8 @@ class Worker:
             counts["duplicates"] += 1
         elif tag == "parked":
             counts["parked"] += 1
+        elif tag == "report":  # as at the report, whatever later entries of the batch changed
+            batch.reports.append(eff[1])
         elif tag == "log" and case_id not in self._logged_fallback:
             if len(self._logged_fallback) > 100_000:
                 self._logged_fallback.clear()
@@ -425,8 +443,7 @@ class Worker:
             new = project(s, keys, self.rules.policy)
             self._new[c] = new
             touched |= write_diff(tx, keys, c, old[c], new)
-        for s in batch.reports:
-            self._count_report(tx, s)
+        self._count_reports(tx, batch.reports)
         for reason, e in batch.dead:
             self._dead_letter(tx, reason, e)
         for e in batch.vetoes:
@@ -441,22 +458,18 @@ class Worker:
                         *[x for kv in fields.items() for x in kv])
         return touched
 
-    def _count_report(self, tx: Any, s: dict) -> None:
+    def _count_reports(self, tx: Any, reports: list[dict]) -> None:
         """Counters a report adds once (heat, grid × category); the batch commits with its XACK."""
-        if not s.get("counted"):
+        counted = [s for s in reports if s["counted"]]
+        if not counted:
             return
-        day = datetime.fromtimestamp(s["recv"] / 1000, self.tz).strftime("%Y-%m-%d")
-        if s["grid"]:
-            tx.hincrby(self.keys.grid_category_day(day), f"{s['grid']}|{s['category']}", 1)
-        cell = s.get("cell") or 0
-        if not cell:
-            return
-        if _geo_record_heat is not None:
-            _geo_record_heat(tx, self.keys, day=day, cell=cell, category=s["category"], channel=s["channel"],
-                             level=s["level"], dept=s["dept"])
-        else:
-            tx.hincrby(self.keys.heat_day(day),
-                       f"{cell:x}|{s['category']}|{s['channel']}|{s['level']}|{s['dept']}", 1)
+        days = [datetime.fromtimestamp(s["recv"] / 1000, self.tz) for s in counted]
+        for s, d in zip(counted, days, strict=True):
+            if s["grid"]:
+                tx.hincrby(self.keys.grid_category_day(d.strftime("%Y-%m-%d")), f"{s['grid']}|{s['category']}", 1)
+        record_heat_many(tx, self.keys, [d.strftime("%Y%m%d") for d in days], [s["cell"] or 0 for s in counted],
+                         [s["category"] for s in counted], [s["channel"] for s in counted],
+                         [s["level"] for s in counted], [s["dept"] for s in counted])
 
     def _dead_letter(self, tx: Any, reason: str, e: LogEntry) -> None:
         raw = orjson.dumps({"id": e.id, "k": e.kind, "c": e.case_id, "v": e.version, "t": e.at, "d": e.data})
@@ -545,7 +558,6 @@ class Worker:
 
     def _advance_cases(self, case_ids: list[str], now: int) -> bool:
         keys = self.keys
-        ref = max(now, self._last_append)
         batch = _Batch()
         tx = self.client.pipeline(transaction=True)
         try:
@@ -556,7 +568,7 @@ class Worker:
                 if s is None:
                     continue
                 effects: list[tuple] = []
-                lc.advance(s, now, self.rules, ref, effects)
+                lc.advance(s, now, self.rules, effects)
                 for eff in effects:
                     self._effect(eff, c, batch, counts)
             tx.multi()
@@ -612,34 +624,28 @@ def rebuild(worker: Worker, chunk: int = 1000) -> Stats:
     clear_read_models(client, keys)
     worker._watermark = worker._last_append = worker._lag = 0
     worker._meta_loaded = True
+    worker._group_ready = False  # no group frontier: the next chunk is the frontier
     total = Stats()
     last = "0-0"
-    start = "-"
-    while True:
-        entries = client.xrange(keys.log, min=start, max="+", count=chunk)
-        if not entries:
-            break
-        worker._behind = len(entries) >= chunk
-        st = worker.process(entries, ack=False)
-        st.scanned = worker.scan()
-        total.add(st)
-        last_raw = entries[-1][0]
-        last = last_raw.decode() if isinstance(last_raw, bytes) else last_raw
-        start = "(" + last
-        if len(entries) < chunk:
-            break
-    worker._behind = False
-    total.scanned += worker.scan()
+    entries = client.xrange(keys.log, min="-", max="+", count=chunk)
+    while entries:
+        total.add(worker.process(entries, ack=False))
+        last = _str(entries[-1][0])
+        entries = client.xrange(keys.log, min="(" + last, max="+", count=chunk)
+        if entries:  # timers strictly before the next entry to apply, as the live group would
+            total.scanned += worker.scan(min(worker._watermark, int(entries[0][1][b"t"]) - 1))
     try:
         client.xgroup_destroy(keys.log, keys.sv_group)
     except Exception:  # no group yet
         pass
     client.xgroup_create(keys.log, keys.sv_group, id=last, mkstream=True)
-    worker._group_ready = True
     worker._pending_first = False
+    total.scanned += worker.scan()
+    worker._group_ready = True
     return total
 
 
-def _report_facts(s: dict) -> dict:
-    """What the report counters need, as at the report (a dispatch later in the batch must not change it)."""
-    return {k: s[k] for k in ("counted", "recv", "grid", "category", "cell", "channel", "level", "dept")}
+def _str(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+

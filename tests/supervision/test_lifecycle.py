@@ -19,10 +19,10 @@ DATA = {"dispatched": {"dept": "ZFJ"}, "closed": {"closure_reason": "fixed"},
 
 def run(kinds: list[str], case: str = "A", **report_kw) -> tuple[dict, list[tuple]]:
     """Apply a report and then ``kinds`` a minute apart; returns the state and all effects."""
-    s = lc.apply(None, report(case, T0, **report_kw), rules(), T0).state
+    s = lc.apply(None, report(case, T0, **report_kw), rules()).state
     effects: list[tuple] = []
     for i, kind in enumerate(kinds, start=2):
-        tr = lc.apply(s, update(case, i, kind, T0 + (i - 1) * MIN, **DATA.get(kind, {})), rules(), T0)
+        tr = lc.apply(s, update(case, i, kind, T0 + (i - 1) * MIN, **DATA.get(kind, {})), rules())
         s = tr.state
         effects.extend(tr.effects)
     return s, effects
@@ -89,18 +89,18 @@ def test_illegal_transitions_are_dead_lettered_with_their_reason(kinds: list[str
     ("duplicate_merged", {}, "into"),
 ])
 def test_malformed_updates_are_rejected(kind: str, data: dict, reason: str) -> None:
-    s = lc.apply(None, report("A", T0), rules(), T0).state
+    s = lc.apply(None, report("A", T0), rules()).state
     if kind == "evaluated":
-        s = lc.apply(s, update("A", 2, "closed", T0 + MIN, closure_reason="fixed"), rules(), T0).state
+        s = lc.apply(s, update("A", 2, "closed", T0 + MIN, closure_reason="fixed"), rules()).state
     v = s["v"] + 1
-    tr = lc.apply(s, update("A", v, kind, T0 + 2 * MIN, **data), rules(), T0)
+    tr = lc.apply(s, update("A", v, kind, T0 + 2 * MIN, **data), rules())
     assert reason in dead(tr.effects)[0]
 
 
 def test_an_update_before_its_report_waits_for_it() -> None:
-    tr = lc.apply(None, update("A", 2, "dispatched", T0 + MIN, dept="ZFJ"), rules(), T0)
+    tr = lc.apply(None, update("A", 2, "dispatched", T0 + MIN, dept="ZFJ"), rules())
     assert tr.effects == [("parked", tr.effects[0][1])] and tr.state["status"] is None
-    tr = lc.apply(tr.state, report("A", T0), rules(), T0)
+    tr = lc.apply(tr.state, report("A", T0), rules())
     assert tr.state["status"] == "dispatched" and tr.applied == 2 and tr.previous is None and tr.changed
 
 
@@ -109,26 +109,26 @@ def test_repeated_and_shuffled_updates_give_the_same_state() -> None:
         ["dispatched", "signed", "on_scene", "resolved", "closed", "evaluated"], start=2)]
     ordered = None
     for e in entries:
-        ordered = lc.apply(ordered, e, rules(), T0).state
+        ordered = lc.apply(ordered, e, rules()).state
     rng = random.Random(3)
     for _ in range(20):
         noisy = entries * 10
         rng.shuffle(noisy)
         s = None
         for e in noisy:
-            s = lc.apply(s, e, rules(), T0).state
+            s = lc.apply(s, e, rules()).state
         assert s == ordered
 
 
 def test_a_repeated_entry_is_reported_as_a_duplicate_and_changes_nothing() -> None:
     s, _ = run(["dispatched"])
     before = repr(s)
-    tr = lc.apply(s, update("A", 2, "dispatched", T0 + MIN, dept="ZFJ"), rules(), T0)
+    tr = lc.apply(s, update("A", 2, "dispatched", T0 + MIN, dept="ZFJ"), rules())
     assert tr.effects[0][0] == "duplicate" and not tr.changed and repr(tr.state) == before
 
 
 def test_a_cross_channel_duplicate_is_merged_into_the_earlier_case() -> None:
-    s = lc.apply(None, report("B", T0, duplicate_of="A"), rules(), T0).state
+    s = lc.apply(None, report("B", T0, duplicate_of="A"), rules()).state
     assert (s["status"], s["merged_into"], s["counted"], s["clocks"]) == ("merged", "A", False, {})
 
 
@@ -143,8 +143,8 @@ def test_a_returned_case_goes_back_to_the_room_for_re_dispatch() -> None:
 
 
 def test_overdue_fires_at_the_due_instant_whenever_the_update_arrives() -> None:
-    s = lc.apply(None, report("A", T0, channel="police_110"), rules(), T0).state
-    tr = lc.apply(s, update("A", 2, "signed", T0 + 5 * MIN), rules(), T0)
+    s = lc.apply(None, report("A", T0, channel="police_110"), rules()).state
+    tr = lc.apply(s, update("A", 2, "signed", T0 + 5 * MIN), rules())
     sign = tr.state["clocks"]["sign"]
     assert (sign["state"], sign["met"]) == ("late", T0 + 5 * MIN)
     alerts = tr.state["alerts"]
@@ -155,15 +155,15 @@ def test_overdue_fires_at_the_due_instant_whenever_the_update_arrives() -> None:
 
 
 def test_a_stage_met_on_its_due_instant_is_on_time_and_raises_no_overdue() -> None:
-    s = lc.apply(None, report("A", T0, channel="police_110"), rules(), T0).state
-    s = lc.apply(s, update("A", 2, "signed", T0 + MIN), rules(), T0).state
+    s = lc.apply(None, report("A", T0, channel="police_110"), rules()).state
+    s = lc.apply(s, update("A", 2, "signed", T0 + MIN), rules()).state
     assert s["clocks"]["sign"]["state"] == "met"
     assert "A:sign:overdue" not in s["alerts"]
 
 
 def test_closing_as_duplicate_cancels_the_clocks_and_resolves_alerts() -> None:
-    s = lc.apply(None, report("A", T0, channel="police_110"), rules(), T0).state
-    tr = lc.apply(s, update("A", 2, "closed", T0 + 5 * MIN, closure_reason="duplicate"), rules(), T0)
+    s = lc.apply(None, report("A", T0, channel="police_110"), rules()).state
+    tr = lc.apply(s, update("A", 2, "closed", T0 + 5 * MIN, closure_reason="duplicate"), rules())
     assert {c["state"] for c in tr.state["clocks"].values()} == {"cancelled"}
     assert all(a["state"] == "resolved" for a in tr.state["alerts"].values())
 
@@ -172,15 +172,15 @@ def test_suspension_stops_the_clock_and_resumption_shifts_it() -> None:
     s, _ = run(["dispatched", "suspended"])
     due = s["clocks"]["close"]["due"]
     assert lc.next_timer(s, rules().policy) is None
-    s = lc.apply(s, update("A", 4, "resumed", T0 + 2 * MIN + 2 * 86_400_000), rules(), T0).state
+    s = lc.apply(s, update("A", 4, "resumed", T0 + 2 * MIN + 2 * 86_400_000), rules()).state
     assert s["clocks"]["close"]["due"] == due + 2 * 86_400_000 and s["paused_ms"] == 2 * 86_400_000
 
 
 def test_an_extension_after_an_overdue_alert_starts_a_new_clock_instance() -> None:
-    s = lc.apply(None, report("A", T0), rules(), T0).state
-    s = lc.apply(s, update("A", 2, "dispatched", T0 + MIN, dept="ZFJ"), rules(), T0).state
+    s = lc.apply(None, report("A", T0), rules()).state
+    s = lc.apply(s, update("A", 2, "dispatched", T0 + MIN, dept="ZFJ"), rules()).state
     late = ms(2026, 12, 2, 9, 0)  # after the 3-working-day close deadline
-    s = lc.apply(s, update("A", 3, "extension_approved", late, working_days=3), rules(), T0).state
+    s = lc.apply(s, update("A", 3, "extension_approved", late, working_days=3), rules()).state
     assert s["clocks"]["close"]["state"] == "extended"
     assert s["alerts"]["A:close:overdue"]["resolution"] == "extended"
     assert s["clocks"]["close@2"]["state"] == "running" and s["clocks"]["close@2"]["due"] > late
@@ -193,14 +193,14 @@ def test_a_reopened_case_gets_a_new_closure_clock() -> None:
 
 
 def test_alert_commands_act_on_the_cases_alert() -> None:
-    s = lc.apply(None, report("A", T0, channel="police_110"), rules(), T0).state
+    s = lc.apply(None, report("A", T0, channel="police_110"), rules()).state
     tr = lc.apply(s, update("A", 2, "alert.ack", T0 + 2 * MIN, alert="A:sign:overdue", role="duty", actor="d1"),
-                  rules(), T0)
+                  rules())
     a = tr.state["alerts"]["A:sign:overdue"]
     assert (a["state"], a["acked_by"], a["handled_at"]) == ("acknowledged", "d1", T0 + 2 * MIN)
     assert tr.state["timeline"][-1]["kind"] == "alert.ack"
     tr = lc.apply(tr.state, update("A", 3, "alert.ack", T0 + 3 * MIN, alert="A:sign:overdue", actor="d2"),
-                  rules(), T0)
+                  rules())
     assert "already acknowledged by d1" in dead(tr.effects)[0]
 
 
@@ -211,9 +211,9 @@ def test_an_unknown_category_still_gets_a_case_and_a_rule() -> None:
 
 def test_transition_reports_previous_current_and_changed() -> None:
     s, _ = run(["dispatched"])
-    tr = lc.apply(s, update("A", 3, "signed", T0 + 5 * MIN), rules(), T0)
+    tr = lc.apply(s, update("A", 3, "signed", T0 + 5 * MIN), rules())
     assert (tr.previous, tr.current, tr.changed) == ("dispatched", "signed", True)
-    tr = lc.apply(tr.state, update("A", 4, "extension_requested", T0 + 6 * MIN, hours=2), rules(), T0)
+    tr = lc.apply(tr.state, update("A", 4, "extension_requested", T0 + 6 * MIN, hours=2), rules())
     assert (tr.previous, tr.current, tr.changed) == ("signed", "signed", False)
 
 
@@ -226,3 +226,20 @@ def test_sla_status_of_an_open_case(now: int, status: str) -> None:
     s, _ = run(["dispatched", "signed"])
     s["clocks"].pop("dispatch")
     assert lc.sla_status(s, now) == status
+
+
+def test_backfilled_cases_record_their_alerts_as_history() -> None:
+    """Entries appended (stream id) long after they happened: their alerts go to history, not the queue."""
+    appended = T0 + 30 * 86_400_000
+    s = lc.apply(None, report("A", T0, channel="police_110", entry_id=f"{appended}-0"), rules()).state
+    s = lc.apply(s, update("A", 2, "signed", T0 + 5 * MIN, entry_id=f"{appended}-1"), rules()).state
+    a = s["alerts"]["A:sign:overdue"]
+    assert (a["state"], a["resolution"], a["raised_at"]) == ("resolved", "history", T0 + MIN)
+
+
+def test_a_live_case_raises_live_alerts_however_late_they_are_detected() -> None:
+    s = lc.apply(None, report("A", T0, channel="police_110"), rules()).state
+    effects: list = []
+    lc.advance(s, T0 + 10 * 86_400_000, rules(), effects)  # the worker was down for ten days
+    assert s["alerts"]["A:close:overdue"]["state"] == "escalated"
+    assert ("alert", "raised", "A:close:overdue", s["clocks"]["close"]["due"]) in effects

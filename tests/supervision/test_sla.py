@@ -36,7 +36,7 @@ def test_the_most_specific_rule_of_the_channels_rule_set_wins(channel: str, cate
 ])
 def test_the_110_handover_rule_1312_starts_four_clocks_and_a_closure_clock(stage: str, due: int,
                                                                           near: int | None) -> None:
-    state = lc.apply(None, report("A", T0, channel="police_110"), rules(), T0).state
+    state = lc.apply(None, report("A", T0, channel="police_110"), rules()).state
     clock = state["clocks"][stage]
     assert (clock["start"], local(clock["due"])) == (T0, local(due))
     if near is not None:
@@ -49,22 +49,22 @@ def test_the_110_handover_rule_1312_starts_four_clocks_and_a_closure_clock(stage
     ("CG-MANHOLE", 2, {"dispatch": T0 + 15 * MIN, "feedback": T0 + 24 * 60 * MIN, "close": ms(2026, 12, 1)}),
 ])
 def test_ordinary_matters_run_in_working_days_and_hours(category: str, level: int, stages: dict) -> None:
-    state = lc.apply(None, report("A", T0, category=category, level=level), rules(), T0).state
+    state = lc.apply(None, report("A", T0, category=category, level=level), rules()).state
     for stage, due in stages.items():
         assert local(state["clocks"][stage]["due"]) == local(due), stage
     assert "sign" not in state["clocks"]  # sign starts when it is dispatched
 
 
 def test_the_sign_clock_starts_at_dispatch() -> None:
-    s = lc.apply(None, report("A", T0), rules(), T0).state
-    s = lc.apply(s, update("A", 2, "dispatched", T0 + 30 * MIN, dept="ZFJ"), rules(), T0).state
+    s = lc.apply(None, report("A", T0), rules()).state
+    s = lc.apply(s, update("A", 2, "dispatched", T0 + 30 * MIN, dept="ZFJ"), rules()).state
     # 2 working hours from 10:30: 1.5 h before lunch, 0.5 h after 13:30
     assert local(s["clocks"]["sign"]["due"]) == local(ms(2026, 11, 25, 14, 0))
 
 
 def test_a_whistle_matter_has_seven_working_days() -> None:
-    s = lc.apply(None, report("A", T0, category="JF-WAGE", level=3), rules(), T0).state
-    s = lc.apply(s, update("A", 2, "whistle", T0 + MIN, grade="major", depts=["RSJ", "ZJJ"]), rules(), T0).state
+    s = lc.apply(None, report("A", T0, category="JF-WAGE", level=3), rules()).state
+    s = lc.apply(s, update("A", 2, "whistle", T0 + MIN, grade="major", depts=["RSJ", "ZJJ"]), rules()).state
     assert local(s["clocks"]["whistle"]["due"]) == local(ms(2026, 12, 5))  # Thu..Wed = 7 working days -> end of Fri 4 Dec
     assert s["depts"] == ["RSJ", "ZJJ"]
 
