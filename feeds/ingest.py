@@ -433,7 +433,7 @@ def _result(answer: bytes) -> Result:
 def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
                    audit: Sequence[dict[str, Any] | None] | None = None,
                    update_ids: Sequence[str] | None = None,
-                   dedup_window_s: int = 6 * 3600) -> list[Result]:
+                   dedup_window_s: int = Settings.dedup_window_s) -> list[Result]:
     """Append updates/commands to the log atomically, each with its case's next version.
 
     ``Update.version`` 0 means "the next one" (allocated inside the script, so concurrent

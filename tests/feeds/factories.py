@@ -8,9 +8,9 @@ from typing import Any
 NOW = 1_795_600_000_000  # 2026-11-25 ~08:26 UTC: a fixed clock for tests
 _seq = itertools.count(1)
 
-# a point inside the synthetic Yinzhou jurisdiction (WGS84), and one ~300 m east of it
+# a point inside the synthetic Yinzhou jurisdiction (WGS84), and one ~150 m east of it
 INSIDE = (121.5498, 29.8171)
-NEAR = (121.5529, 29.8171)
+NEAR = (121.5513, 29.8171)
 FAR = (121.6200, 29.8171)  # ~6.5 km east
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds.ingest import IngestUnavailable, Ingestor
+from feeds.ingest import Ingestor, IngestUnavailable
 from feeds.settings import Settings
 from feeds.store import Store
 from tests.feeds.factories import NOW, report

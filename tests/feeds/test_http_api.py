@@ -7,7 +7,7 @@ import pytest
 
 from feeds.http_api import make_app
 from feeds.ingest import read_dead_letters
-from tests.feeds.factories import NOW, report
+from tests.feeds.factories import report
 
 pytestmark = pytest.mark.integration
 

@@ -157,7 +157,7 @@ def test_the_same_problem_through_another_channel_nearby_is_linked(ingestor, cli
     ({"channel": "grid_app"}, False),  # same channel: two grid workers' own reports stay separate
     ({"category": "CG-VENDOR"}, False),
     ({"lon": FAR[0], "lat": FAR[1]}, False),
-    ({"at": NOW + 7 * 3600_000}, False),  # beyond the 6 h window
+    ({"at": NOW + 4 * 3600_000}, False),  # beyond the 3 h window
     ({"at": NOW - 3600_000}, False),  # earlier than the first report
 ])
 def test_duplicate_linking_needs_same_category_other_channel_close_in_space_and_time(
