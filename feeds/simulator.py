@@ -232,15 +232,20 @@ class Simulator:
             t = self.day_start(d)
 
     # --- one day ----------------------------------------------------------------------------------
-    def day(self, d: date) -> list[dict[str, Any]]:
-        """All reports received on local day ``d`` and every update that follows them (any later time)."""
-        p = self.params
-        rng = np.random.default_rng([p.seed, d.toordinal()])
+    def expected_reports(self, d: date) -> float:
+        """Mean number of reports on day ``d``: the yearly volume shaped by weekday, season and
+        public holidays (the day's actual count is Poisson around it)."""
         doy = d.timetuple().tm_yday
         season = 1.0 + 0.08 * math.sin(2 * math.pi * (doy - 110) / 365.25)
         holiday = 0.8 if (not _is_workday(d) and d.weekday() < 5) else 1.0
         weekly = WEEKLY[d.weekday()] / WEEKLY.mean()
-        n = int(rng.poisson(p.per_year / 365.25 * weekly * season * holiday))
+        return self.params.per_year / 365.25 * weekly * season * holiday
+
+    def day(self, d: date) -> list[dict[str, Any]]:
+        """All reports received on local day ``d`` and every update that follows them (any later time)."""
+        p = self.params
+        rng = np.random.default_rng([p.seed, d.toordinal()])
+        n = int(rng.poisson(self.expected_reports(d)))
         start = self.day_start(d)
         hours = rng.choice(24, size=n, p=HOURLY / HOURLY.sum())
         t = np.sort(start + hours * HOUR + rng.integers(0, HOUR, size=n))

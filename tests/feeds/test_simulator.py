@@ -1,0 +1,146 @@
+"""The demo simulator: calibrated to DOMAIN.md, deterministic, believable rhythm, same ingest path."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from feeds.settings import Settings
+from feeds.simulator import DAY, HOUR, Simulator, make_simulator, run_simulator
+from geo.crs import to_wgs84
+
+DAYS = [date(2026, 3, 2) + timedelta(days=7 * i + i % 7) for i in range(14)]  # 14 days, every weekday twice
+
+
+@pytest.fixture(scope="module")
+def sim(locator) -> Simulator:
+    return make_simulator(Settings(), index=locator.index)
+
+
+@pytest.fixture(scope="module")
+def sample(sim: Simulator) -> list[dict]:
+    """Two weeks' worth of days (every weekday twice), each with the full lives of its cases."""
+    return [item for d in DAYS for item in sim.day(d)]
+
+
+def cases(items: list[dict]) -> dict[str, list[dict]]:
+    by: dict[str, list[dict]] = defaultdict(list)
+    for it in items:
+        by[it["source_id"]].append(it)
+    return by
+
+
+def test_calibration_matches_the_figures_in_domain_md(sim: Simulator, sample: list[dict], capsys) -> None:
+    year = sum(sim.expected_reports(date(2026, 1, 1) + timedelta(days=i)) for i in range(365))
+    by = cases(sample)
+    reports = [v[0] for v in by.values()]
+    handling, closed, fixed, evaluated, satisfied = [], 0, 0, 0, 0
+    for life in by.values():
+        closes = [u for u in life[1:] if u["kind"] == "closed"]
+        if closes:
+            closed += 1
+            handling.append((closes[0]["at"] - life[0]["received_at"]) / DAY)
+            fixed += closes[0]["closure_reason"] == "fixed"
+        for u in life[1:]:
+            if u["kind"] == "evaluated":
+                evaluated += 1
+                satisfied += u["satisfaction"] in ("satisfied", "basically")
+    figures = {
+        "reports a year": year, "reports a day": len(reports) / len(DAYS),
+        "average handling days": float(np.mean(handling)), "closure rate": closed / len(reports),
+        "effective disposal": fixed / closed, "satisfied or basically": satisfied / evaluated,
+    }
+    with capsys.disabled():
+        print("\nsimulator calibration (DOMAIN.md targets: 440,000/yr, ~3 days, 99.7 %, 96 %, ~95 %):")
+        for k, v in figures.items():
+            print(f"  {k:<24} {v:,.3f}")
+    assert 425_000 <= year <= 450_000
+    assert 1_100 <= figures["reports a day"] <= 1_300
+    assert 2.6 <= figures["average handling days"] <= 3.4
+    assert 0.993 <= figures["closure rate"] <= 0.999
+    assert 0.95 <= figures["effective disposal"] <= 0.97
+    assert 0.93 <= figures["satisfied or basically"] <= 0.97
+
+
+def test_each_day_is_deterministic_for_a_seed(sim: Simulator, locator) -> None:
+    d = date(2026, 5, 6)
+    assert sim.day(d) == sim.day(d)
+    other = make_simulator(Settings(), index=locator.index, seed=7)
+    assert other.day(d) != sim.day(d)
+
+
+def test_daily_and_weekly_rhythm(sim: Simulator, sample: list[dict]) -> None:
+    reports = [it for it in sample if "kind" not in it]
+    hours = Counter(sim.local(r["received_at"]).hour for r in reports)
+    peak = min(hours[h] for h in (9, 10, 15, 16))
+    night = max(hours[h] for h in (1, 2, 3, 4))
+    assert peak > 8 * night
+    assert hours[10] > hours[12] < hours[15]  # the lunch dip
+    per_day = Counter(sim.local(r["received_at"]).date().weekday() for r in reports)
+    assert per_day[6] < per_day[0] and per_day[5] < per_day[2]
+
+
+def test_category_and_channel_mix(sim: Simulator, sample: list[dict]) -> None:
+    reports = [it for it in sample if "kind" not in it]
+    cats = Counter(r["category"] for r in reports)
+    top = max(cats, key=cats.get)
+    assert top in ("SR-GARBAGE", "CG-VENDOR")  # the largest shares in config/categories.json
+    chans = Counter(r["channel"] for r in reports)
+    assert chans.most_common(1)[0][0] == "grid_app"
+    assert {"oa", "public_affairs", "minhu", "jingantong", "city_ops", "law_enforcement", "hotline_12345",
+            "police_110", "citizen_app", "walk_in", "sensor"} <= set(chans)
+    assert all(r["channel"] != "sensor" or "reporter" not in r for r in reports)
+
+
+def test_reports_fall_inside_the_jurisdiction_with_hotspots(sim: Simulator, sample: list[dict], locator) -> None:
+    reports = [it for it in sample if "kind" not in it]
+    lon, lat = np.empty(len(reports)), np.empty(len(reports))
+    for i, r in enumerate(reports):
+        lon[i], lat[i] = to_wgs84(r["lon"], r["lat"], r["crs"])
+    _, pos = locator.locate(lon, lat)
+    assert (pos >= 0).mean() > 0.99
+    assert len({locator.grid_fields(p)[2] for p in pos if p >= 0}) >= 22  # 22+ streets
+    cells = Counter(np.round(lon, 3) * 1000 + np.round(lat, 3))
+    assert cells.most_common(1)[0][1] > 20  # recurring points
+
+
+def test_lifecycles_are_ordered_and_some_are_late_returned_or_whistled(sample: list[dict]) -> None:
+    kinds = Counter(it.get("kind", "report") for it in sample)
+    for k in ("returned", "extension_requested", "extension_approved", "whistle", "reopened", "evaluated"):
+        assert kinds[k] > 0, k
+    late_sign = 0
+    for life in cases(sample).values():
+        times = [life[0]["received_at"]] + [u["at"] for u in life[1:]]
+        assert times[0] <= min(times[1:] or [times[0]])
+        signed = [u["at"] for u in life[1:] if u["kind"] == "signed"]
+        disp = [u["at"] for u in life[1:] if u["kind"] == "dispatched"]
+        if signed and disp and signed[0] - disp[-1] > 4 * HOUR:
+            late_sign += 1
+    assert late_sign > 0
+
+
+@pytest.mark.integration
+def test_backfill_goes_through_ingest_and_a_restart_adds_nothing(store, ingestor, sim: Simulator) -> None:
+    now = 1_795_600_000_000
+    stats = run_simulator(ingestor, store.settings, backfill_days=1.0, live=False, now=now, simulator=sim)
+    assert stats.get("rejected", 0) == 0 and stats["accepted"] > 5_000
+    n = store.client.xlen(store.keys.log)
+    again = run_simulator(ingestor, store.settings, backfill_days=1.0, live=False, now=now, simulator=sim)
+    assert again.get("accepted", 0) == 0 and store.client.xlen(store.keys.log) == n
+
+
+@pytest.mark.integration
+def test_live_mode_keeps_producing_until_stopped(store, ingestor, sim: Simulator) -> None:
+    stop = threading.Event()
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.update(run_simulator(
+        ingestor, store.settings, backfill_days=0.01, live=True, speed=1800.0, stop_event=stop, simulator=sim)))
+    t.start()
+    threading.Timer(2.0, stop.set).start()
+    t.join(30)
+    assert not t.is_alive()
+    assert out.get("accepted", 0) > 20 and out.get("rejected", 0) == 0
