@@ -74,6 +74,7 @@ class MapGeo:
     featureidkey: str = "id"
     street_of_grid: dict[str, str] = field(default_factory=dict)
     community_of_grid: dict[str, str] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # --- urls -----------------------------------------------------------------------------
     def url(self, level: str) -> str:
@@ -113,6 +114,23 @@ class MapGeo:
         if p is None:
             return None
         return {"name": p.name, "center": p.center, "zoom": p.zoom, "code": p.code, "sub": sub}
+
+    def places_frame(self) -> Any:
+        """Place names per grid id, the shape ``geo.hotspots`` names its results with."""
+        if "places_frame" not in self._cache:
+            import pandas as pd
+
+            grids = self.places.get("grid", {})
+            comms, streets = self.places.get("community", {}), self.places.get("street", {})
+            ids = list(grids)
+            self._cache["places_frame"] = pd.DataFrame({
+                "grid_id": ids, "grid_name": [grids[g].name for g in ids],
+                "community_name": [comms[grids[g].parent].name if grids[g].parent in comms else "" for g in ids],
+                "street_code": [self.street_of_grid.get(g, "") for g in ids],
+                "street_name": [streets[self.street_of_grid[g]].name if self.street_of_grid.get(g) in streets else ""
+                                for g in ids],
+            }, index=pd.Index(ids, name="unit"))
+        return self._cache["places_frame"]
 
     def outlines(self, *, grids: bool = True) -> list[tuple[str, str, float]]:
         out = []
@@ -186,17 +204,16 @@ def _heat_cells(layer: Any, folder: Path, res: int) -> tuple[str, list[str]]:
         return name, [f["id"] for f in data["features"]]
     import h3
 
+    from geo.h3cells import cells_from_strings
+    from geo.heat import cells_geojson
+
     outline = layer.level("district").geometry.values[0]
     shape = h3.geo_to_h3shape(outline.buffer(0.004).__geo_interface__)
     cells = sorted(h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
-    feats = []
-    for c in cells:
-        ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(c)]  # h3: lat first
-        ring.append(ring[0])
-        feats.append({"type": "Feature", "id": c, "properties": {}, "geometry": {"type": "Polygon",
-                                                                               "coordinates": [ring]}})
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}, separators=(",", ":")),
-                    encoding="utf-8")
+    data = cells_geojson(cells_from_strings(cells))
+    for f in data["features"]:
+        f["properties"] = {}
+    path.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
     return name, cells
 
 

@@ -168,7 +168,7 @@ def alert_row(alert: Mapping[str, Any], names: Names, *, variant: str = "wall", 
     ]
     if variant == "duty":
         children.append(alert_actions(alert))
-    return html.Li(children, className=" ".join(cls),
+    return html.Li(children, className=" ".join(cls), key=str(alert.get("id")),
                    **{"data-key": str(alert.get("id")), "data-case": str(alert.get("case") or "")})
 
 
@@ -191,8 +191,7 @@ def alert_actions(alert: Mapping[str, Any]) -> html.Div:
 
 def alert_list(alerts: Sequence[Mapping[str, Any]], names: Names, *, variant: str = "wall",
                limit: int = 12) -> list[html.Li]:
-    rows = [alert_row(a, names, variant=variant) for a in alerts[:limit]]
-    return rows or [html.Li("当前无临期、超期告警", className="empty")]
+    return [alert_row(a, names, variant=variant) for a in alerts[:limit]]  # empty: CSS says so
 
 
 def history_row(alert: Mapping[str, Any], names: Names) -> html.Li:
@@ -207,7 +206,8 @@ def history_row(alert: Mapping[str, Any], names: Names) -> html.Li:
                   f"{names.category(summary.get('category'))} · {alert.get('case', '')}"]),
         html.Div(" / ".join(who) or "—", className="muted"),
         html.Div(f"解除于 {fmt.md_hm(alert.get('resolved_at'))}（{alert.get('resolution', '')}）", className="muted"),
-    ], className="history-row", **{"data-key": str(alert.get("id"))})
+    ], className="history-row", key=f"h-{alert.get('id')}-{alert.get('resolved_at')}",
+        **{"data-key": str(alert.get("id"))})
 
 
 # --- ticker -------------------------------------------------------------------------------------
@@ -231,12 +231,12 @@ def ticker_row(summary: Mapping[str, Any], names: Names, *, fresh: bool = False)
                       names.category(summary.get("category")), " · ", where], className="l1"),
             html.Div(text or "—", className="l2"),
         ]),
-    ], className="tick-row fresh" if fresh else "tick-row", **{"data-key": str(summary.get("id"))})
+    ], className="tick-row fresh" if fresh else "tick-row", key=str(summary.get("id")),
+        **{"data-key": str(summary.get("id"))})
 
 
 def ticker_list(summaries: Iterable[Mapping[str, Any]], names: Names, limit: int = 14) -> list[html.Li]:
-    rows = [ticker_row(s, names) for s in list(summaries)[:limit]]
-    return rows or [html.Li("暂无上报", className="empty")]
+    return [ticker_row(s, names) for s in list(summaries)[:limit]]  # empty: CSS says so
 
 
 # --- rankings -----------------------------------------------------------------------------------

@@ -49,8 +49,10 @@ def plain(component: Any) -> Any:
 class LiveViews:
     """Turns a batch of deltas into ops per room (reads the read models; no socket.io here)."""
 
-    def __init__(self, reader: reads.Reader, names: Names, geo: MapGeo | None) -> None:
+    def __init__(self, reader: reads.Reader, names: Names, geo: MapGeo | None,
+                 hotspots: Callable[[int], list[dict]] | None = None) -> None:
         self.reader = reader
+        self.hotspots = hotspots
         self.names = names
         self.geo = geo
         self._summaries: OrderedDict[str, dict] = OrderedDict()
@@ -169,6 +171,9 @@ class LiveViews:
         counts = reads.frequent(self.reader, start, end)
         ops.append({"t": "props", "id": ids.WALL_TOPISSUES,
                     "p": {"children": plain(panels.top_issues(counts, self.names))}})
+        if self.hotspots is not None:
+            ops.append({"t": "props", "id": ids.WALL_HOTSPOTS,
+                        "p": {"children": plain(panels.hotspot_rows(self.hotspots(now), self.names))}})
         return ops
 
 

@@ -152,17 +152,17 @@ def by_category(rows: list[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def heat(r: Reader, start: int, end: int, res: int, **filters: Any) -> dict[str, int]:
-    """Report counts per H3 cell (rolled up to ``res``) over the local days covering [start, end).
+    """Report counts per H3 cell (hex id, rolled up to ``res``) over the local days covering [start, end).
 
-    Calls ``feeds.heat_counters.query_heat``; returns {} while that module is not available.
+    One ``feeds.heat_counters.query_heat`` call (the counters are per day); filters are
+    category / dept / channel / level.
     """
-    try:
-        from feeds import heat_counters  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    days = day_list(start, end)
-    result = heat_counters.query_heat(r.client, r.keys, days, res=res, **filters)
-    return {str(k): int(v) for k, v in dict(result).items()}
+    from feeds.heat_counters import query_heat
+    from geo.h3cells import cells_to_strings
+
+    first, last = fmt.local_dt(start).date(), fmt.local_dt(max(start, end - 1)).date()
+    result = query_heat(r.client, r.keys, first, last, res, **{k: v for k, v in filters.items() if v})
+    return dict(zip(cells_to_strings(result.cells), (int(v) for v in result.values.tolist()), strict=True))
 
 
 def day_list(start: int, end: int) -> list[str]:

@@ -49,7 +49,10 @@ class Product:
         self.app, self.socketio = create_app(s, self.store, ctx=ctx)
         self._register_ingest()
         self._start_worker()
-        self.relay = Relay(self.store, LiveViews(ctx.reader, ctx.names, ctx.geo), clock=ctx.clock)
+        from dashboard.snapshot import wall_hotspots
+
+        views = LiveViews(ctx.reader, ctx.names, ctx.geo, hotspots=lambda now: wall_hotspots(ctx, now))
+        self.relay = Relay(self.store, views, clock=ctx.clock)
         self._thread("relay", self.relay.run)
         if s.demo:
             self._start_simulator()
@@ -58,13 +61,16 @@ class Product:
     # --- pieces owned by the other packages, wired through their documented entry points -----
     def _register_ingest(self) -> None:
         try:
-            from feeds.http_api import make_ingest_blueprint
-
             from feeds.ingest import Ingestor
+        except ImportError as e:
+            log.warning("ingest not available yet (%s)", e)
+            return
+        self.ingestor = Ingestor.from_store(self.store)
+        try:
+            from feeds.http_api import make_ingest_blueprint
         except ImportError as e:
             log.warning("ingest endpoint not available yet (%s): POST /api/events is off", e)
             return
-        self.ingestor = Ingestor.from_store(self.store)
         self.app.server.register_blueprint(make_ingest_blueprint(self.ingestor))
 
     def _start_worker(self) -> None:

@@ -88,44 +88,32 @@ def wall_map_patch(ctx: ScreenContext) -> Any:
     return figures.heat_patch(ctx.geo.heat_cells, heat, figures.marker_arrays(recent, now))
 
 
-def wall_hotspots(ctx: ScreenContext, now: int) -> list[dict]:
-    """Emerging hotspots from ``geo.hotspots`` (when present) over today's per-grid counts."""
-    try:
-        from geo import hotspots as hs  # type: ignore[attr-defined]
-    except ImportError:
-        return emerging_grids(ctx, now)
-    fn = getattr(hs, "emerging_hotspots", None)
-    if fn is None:
-        return emerging_grids(ctx, now)
-    return list(fn(ctx, now))  # pragma: no cover - wired when geo.hotspots lands
+def wall_hotspots(ctx: ScreenContext, now: int, limit: int = 6) -> list[dict]:
+    """Emerging hotspots (``geo.hotspots.emerging_hotspots``): today's count per (grid, category)
+    against the mean of the previous seven days."""
+    return emerging(ctx, now)[:limit]
 
 
-def emerging_grids(ctx: ScreenContext, now: int, baseline_days: int = 14, limit: int = 6) -> list[dict]:
-    """Grids whose count today most exceeds their recent daily average (a simple stand-in ranking)."""
+def emerging(ctx: ScreenContext, now: int, baseline_days: int = 7) -> list[dict]:
+    import pandas as pd
+
+    from geo.hotspots import emerging_hotspots
+
     r = ctx.reader
     t0, t1 = reads.window_bounds("today", now)
-    today = reads.frequent(r, t0, t1)
-    base = reads.frequent(r, t0 - baseline_days * reads.DAY_MS, t0)
-    per_grid_today: dict[str, int] = {}
-    top_cat: dict[str, tuple[int, str]] = {}
-    for row in today:
-        g = str(row.get("grid"))
-        n = int(row.get("count") or 0)
-        per_grid_today[g] = per_grid_today.get(g, 0) + n
-        if n > top_cat.get(g, (0, ""))[0]:
-            top_cat[g] = (n, str(row.get("category")))
-    per_grid_base: dict[str, int] = {}
-    for row in base:
-        g = str(row.get("grid"))
-        per_grid_base[g] = per_grid_base.get(g, 0) + int(row.get("count") or 0)
-    scored = []
-    for g, n in per_grid_today.items():
-        mean = per_grid_base.get(g, 0) / baseline_days
-        if n >= 2 and n > 2 * mean:
-            scored.append({"grid": g, "count": n, "score": (n - mean) / (mean + 1), "category": top_cat[g][1],
-                           "street": ctx.geo.street_of_grid.get(g), "key": g})
-    scored.sort(key=lambda h: (-h["score"], -h["count"]))
-    return scored[:limit]
+    rows = []
+    for period in range(baseline_days + 1):
+        a = t0 - period * reads.DAY_MS
+        for row in reads.frequent(r, a, a + reads.DAY_MS):
+            rows.append((row["grid"], row["category"], period, int(row["count"])))
+    if not rows:
+        return []
+    counts = pd.DataFrame(rows, columns=["unit", "category", "period", "count"])
+    dept_of = {c.code: c.dept for c in ctx.catalog.categories.values() if c.dept}
+    found = emerging_hotspots(counts, ctx.geo.places_frame(), dept_of, baseline_periods=baseline_days)
+    return [{"grid": str(h.grid_id or h.unit), "key": str(h.unit), "street": str(h.street_code or ""),
+             "category": str(h.category), "dept": str(h.dept or ""), "count": int(h.count),
+             "baseline": float(h.baseline)} for h in found.itertuples()]
 
 
 def duty(ctx: ScreenContext, street: str | None = None, dept: str | None = None) -> dict[str, Any]:
@@ -143,7 +131,7 @@ def duty(ctx: ScreenContext, street: str | None = None, dept: str | None = None)
         "meta": meta,
         "queue": panels.alert_list(shown, ctx.names, variant="duty", limit=DUTY_ALERTS_MAX),
         "count": str(total),
-        "history": [panels.history_row(a, ctx.names) for a in history] or [panels.empty("暂无已处理告警")],
+        "history": [panels.history_row(a, ctx.names) for a in history],
     }
 
 

@@ -186,7 +186,7 @@ def _bars(x: list, y: list, title: str) -> go.Figure:
 def _hotspots(ctx: ScreenContext, q: Query, reports: list) -> Any:
     from dashboard import snapshot
 
-    hs = snapshot.emerging_grids(ctx, ctx.now() if q.as_of is None else q.as_of)
+    hs = snapshot.emerging(ctx, ctx.now() if q.as_of is None else q.as_of)
     if q.level in ("street", "community") and q.code:
         key = "street" if q.level == "street" else None
         hs = [h for h in hs if (key and h.get("street") == q.code)

@@ -38,9 +38,10 @@ def layout(ctx: ScreenContext, token: str | None = None, **_query: Any) -> Any:
     ], className="filters")
     body = html.Div([
         html.Div([html.Div("告警队列 · 按紧急程度", className="panel-title"),
-                  html.Ul(snap["queue"], id=ids.DUTY_QUEUE, className="queue alert-list")], className="panel"),
+                  html.Ul(snap["queue"], id=ids.DUTY_QUEUE, className="queue alert-list",
+                          **{"data-empty": "当前无临期、超期告警"})], className="panel"),
         html.Div([html.Div("已处理告警", className="panel-title"),
-                  html.Ul(snap["history"], id=ids.DUTY_HISTORY, className="queue")], className="panel"),
+                  html.Ul(snap["history"], id=ids.DUTY_HISTORY, className="queue", **{"data-empty": "暂无已处理告警"})], className="panel"),
     ], className="duty-body")
     del names
     return html.Div([

@@ -49,7 +49,7 @@ def layout(ctx: ScreenContext, token: str | None = None, rotate: str = "1", **_q
     right = html.Div([
         html.Div([html.Div(["超期 / 临期告警", html.Span(["共 ", html.Span(snap["alert_count"], id=ids.WALL_ALERT_COUNT),
                                                    " 条"], className="sub")], className="panel-title"),
-                  html.Ul(snap["alerts"], id=ids.WALL_ALERTS, className="alert-list")], className="panel alerts"),
+                  html.Ul(snap["alerts"], id=ids.WALL_ALERTS, className="alert-list", **{"data-empty": "当前无临期、超期告警"})], className="panel alerts"),
         html.Div([
             html.Div([html.Div("高频问题 · 今日", className="panel-title"),
                       html.Ul(snap["topissues"], id=ids.WALL_TOPISSUES, className="rank-list")], className="panel"),
@@ -57,7 +57,7 @@ def layout(ctx: ScreenContext, token: str | None = None, rotate: str = "1", **_q
                       html.Ul(snap["hotspots"], id=ids.WALL_HOTSPOTS, className="rank-list")], className="panel"),
         ], className="two"),
         html.Div([html.Div(["最新上报", html.Span("个人信息已脱敏", className="sub")], className="panel-title"),
-                  html.Ul(snap["ticker"], id=ids.WALL_TICKER, className="ticker-list")], className="panel ticker"),
+                  html.Ul(snap["ticker"], id=ids.WALL_TICKER, className="ticker-list", **{"data-empty": "暂无上报"})], className="panel ticker"),
     ], className="col")
     return html.Div([
         *panels.live_stores("wall", snap["meta"]),
