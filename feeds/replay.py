@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from feeds.ingest import Ingestor, Result
 from feeds.mappings import Mapping
+from feeds.validate import parse_body
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class ReplaySummary:
 
     def add(self, items: list[dict[str, Any]], results: list[Result]) -> None:
         for item, res in zip(items, results, strict=True):
-            kind = "updates" if "kind" in item else "reports"
+            kind = "updates" if isinstance(item, dict) and "kind" in item else "reports"
             self.status[f"{kind}:{res.status}"] += 1
             if res.status == "rejected":
                 self.reasons[res.reason.split(":", 1)[0]] += 1
@@ -75,6 +76,8 @@ class ReplaySummary:
 
 
 def _event_time(item: dict[str, Any]) -> int:
+    if not isinstance(item, dict):
+        return 0
     t = item.get("at") if "kind" in item else item.get("reported_at")
     return t if isinstance(t, int) else 0
 
@@ -91,6 +94,8 @@ def timeline(chunks: Iterable[list[dict[str, Any]]], *, max_rows: int | None = N
     tie = itertools.count()
     rows = 0
     for items in chunks:
+        yield from (it for it in items if not isinstance(it, dict))  # undecodable: dead-letter at once
+        items = [it for it in items if isinstance(it, dict)]
         reports = [it for it in items if "kind" not in it]
         if max_rows is not None and rows + len(reports) > max_rows:
             keep = {id(r) for r in reports[:max_rows - rows]}
@@ -163,6 +168,8 @@ def replay_file(ingestor: Ingestor, path: str | Path, mapping: Mapping | None, *
 
 def _stamp(item: dict[str, Any], shift: int) -> dict[str, Any]:
     """Re-enact the source's clock: received when it happened (shifted)."""
+    if not isinstance(item, dict):
+        return item
     if shift:
         for k in ("reported_at", "at"):
             if isinstance(item.get(k), int):
@@ -222,8 +229,6 @@ def _schema_chunks(path: Path, size: int = 20_000) -> Iterator[list[dict[str, An
     """JSON lines already in the ingest schema (e.g. an earlier export of this product)."""
     import gzip
 
-    import orjson
-
     opener = gzip.open if path.suffix == ".gz" else open
     chunk: list[dict[str, Any]] = []
     with opener(path, "rb") as f:
@@ -231,10 +236,7 @@ def _schema_chunks(path: Path, size: int = 20_000) -> Iterator[list[dict[str, An
             line = line.strip()
             if not line:
                 continue
-            try:
-                chunk.append(orjson.loads(line))
-            except orjson.JSONDecodeError:
-                chunk.append({"_invalid_line": line.decode("utf-8", "backslashreplace")})
+            chunk.extend(parse_body(line, "application/json", 1 << 30))
             if len(chunk) >= size:
                 yield chunk
                 chunk = []
