@@ -58,7 +58,12 @@ def simplify_coverage(geoms: Iterable[shapely.Geometry], tolerance_m: float, dec
     if arr.size == 0:
         return arr
     tol = tolerance_m / _M_PER_DEG
-    simple = shapely.coverage_simplify(arr, tol) if tol > 0 else arr
+    if tol <= 0:
+        simple = arr
+    elif shapely.coverage_is_valid(arr):
+        simple = shapely.coverage_simplify(arr, tol)
+    else:  # not a clean coverage (the validation report says where): simplify each on its own
+        simple = shapely.simplify(arr, tol, preserve_topology=True)
     factor = 10.0**decimals
     rounded = shapely.transform(simple, lambda xy: np.round(xy * factor) / factor)
     bad = ~shapely.is_valid(rounded)

@@ -241,10 +241,11 @@ class GridLayer:
 
 def _union_cover(geoms: np.ndarray) -> shapely.Geometry:
     """Union of adjacent grids; coverage union is exact and fast when edges are shared."""
-    merged = shapely.coverage_union_all(geoms)
-    if not merged.is_valid:  # not a clean coverage (overlaps): fall back to a full overlay
-        merged = shapely.union_all(geoms)
-    return merged
+    try:
+        merged = shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:  # edges not shared exactly (overlaps, slivers)
+        return shapely.union_all(geoms)
+    return merged if merged.is_valid else shapely.union_all(geoms)
 
 
 # ---------------------------------------------------------------------------------------------
