@@ -71,6 +71,7 @@ class MapGeo:
     children: dict[tuple[str, str], list[str]]
     synthetic: bool = True
     name: str = "鄞州区"
+    version: str = ""  # the layer's fingerprint: part of every file URL, so browsers never keep a stale map
     featureidkey: str = "id"
     street_of_grid: dict[str, str] = field(default_factory=dict)
     community_of_grid: dict[str, str] = field(default_factory=dict)
@@ -78,11 +79,11 @@ class MapGeo:
 
     # --- urls -----------------------------------------------------------------------------
     def url(self, level: str) -> str:
-        return f"{URL_PREFIX}/{self.files[level]}"
+        return f"{URL_PREFIX}/{self.files[level]}?v={self.version}"
 
     @property
     def heat_url(self) -> str:
-        return f"{URL_PREFIX}/{self.heat_file}"
+        return f"{URL_PREFIX}/{self.heat_file}?v={self.version}"
 
     @property
     def district(self) -> Place:
@@ -154,18 +155,19 @@ def load_map_geo(settings: Settings) -> MapGeo:
     return MapGeo(folder=folder, files=files, heat_file=heat_file, heat_cells=heat_cells, heat_res=WALL_HEAT_RES,
                   places=places, children=children, synthetic=bool(getattr(layer, "synthetic", True)),
                   name=places["district"][next(iter(places["district"]))].name,
-                  street_of_grid=street_of_grid, community_of_grid=community_of_grid)
+                  street_of_grid=street_of_grid, community_of_grid=community_of_grid,
+                  version=str(getattr(layer, "fingerprint", ""))[:12])
 
 
 def _display_files(layer: Any, folder: Path) -> dict[str, str]:
     """Per-level simplified GeoJSON (feature id = the level's code)."""
-    try:  # the geo package's own display writer, when present
-        from geo import display  # type: ignore[attr-defined]
-
-        written = display.write_display_geojson(layer, folder)  # type: ignore[attr-defined]
+    try:  # the geo package's display writer (coverage simplification, manifest)
+        from geo.display import write_display_geojson
+    except ImportError:
+        write_display_geojson = None
+    if write_display_geojson is not None:
+        written = write_display_geojson(layer, folder)
         return {lv: Path(p).name for lv, p in written.items()}
-    except (ImportError, AttributeError):
-        pass
     import shapely
 
     fp = getattr(layer, "fingerprint", "x")[:12]

@@ -37,6 +37,7 @@ class Product:
     socketio: Any = None
     relay: Any = None
     ingestor: Any = None
+    demo_speed: float = 1.0  # the demo's live rate × real time (the bench's soak runs at 100×)
 
     def start(self) -> Product:
         from dashboard.app import create_app
@@ -88,10 +89,15 @@ class Product:
         except ImportError as e:
             log.warning("demo simulator not available yet (%s)", e)
             return
-        ingestor = self.ingestor
+        if self.ingestor is None:
+            return
+        ingestor, s = self.ingestor, self.settings
 
         def sim(stop: threading.Event) -> None:
-            _call(run_simulator, self.settings, self.store, ingestor=ingestor, stop=stop)
+            log.info("demo simulator: backfilling %s days, then live", s.demo_backfill_days)
+            stats = run_simulator(ingestor, s, s.demo_backfill_days, live=True, speed=self.demo_speed,
+                                  stop_event=stop, seed=s.demo_seed)
+            log.info("demo simulator stopped: %s", stats)
 
         self._thread("demo-simulator", sim)
 
@@ -118,27 +124,6 @@ class Product:
         if self.store is not None:
             self.store.stop()
             self.store = None
-
-
-def _call(fn: Any, settings: Settings, store: Store, **extra: Any) -> Any:
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    kwargs: dict[str, Any] = {}
-    for name in params:
-        if name == "settings":
-            kwargs[name] = settings
-        elif name == "store":
-            kwargs[name] = store
-        elif name == "client":
-            kwargs[name] = store.new_client()
-        elif name == "keys":
-            kwargs[name] = store.keys
-        elif name in extra:
-            kwargs[name] = extra[name]
-        elif name in ("stop", "stop_event"):
-            kwargs[name] = extra.get("stop")
-    return fn(**kwargs)
 
 
 def _raise_interrupt(_sig: int, _frame: FrameType | None) -> None:
