@@ -84,7 +84,7 @@ class Keys:
 
     # --- read models (kept by the supervision worker) -------------------------------------
     def case(self, case_id: str) -> str:
-        """Hash: current state of one case."""
+        """String: current state of one case (JSON, the supervision lifecycle's state)."""
         return f"{self.prefix}:case:{case_id}"
 
     def heat_day(self, day: str) -> str:

@@ -119,7 +119,7 @@ def case_action(client: Any, keys: Keys, case_id: str, kind: str, *, actor: str,
     _check_actor(actor, role, reason)
     if kind not in UpdateKind._value2member_map_:
         raise CommandRefused(f"unknown case action {kind!r}; expected one of {sorted(UpdateKind._value2member_map_)}")
-    raw = client.hget(keys.case(case_id), "s")
+    raw = client.get(keys.case(case_id))
     state = orjson.loads(raw) if raw else None
     if state is None or state.get("status") is None:
         raise CommandRefused(f"no case {case_id}")

@@ -457,8 +457,12 @@ def _on_report(state: dict, e: LogEntry, rules: Rules, effects: list) -> None:
     effects.append(("report", {"counted": not state["dup_of"], "recv": received, "grid": loc.grid,
                                "category": category, "cell": state["cell"], "channel": channel, "level": level,
                                "dept": dept}))
-    if state["dup_of"]:  # a cross-channel duplicate: counted once, as part of the earlier case
-        state.update(status=Status.MERGED, merged_into=state["dup_of"], counted=False)
+    if state["dup_of"]:
+        # A cross-channel duplicate linked at intake is counted once, as part of the earlier case:
+        # no clocks, no alerts, not in backlogs or KPIs. Its source keeps sending that work order's
+        # updates, so its own lifecycle still follows them (an explicit duplicate_merged by the
+        # room, by contrast, ends a case).
+        state.update(merged_into=state["dup_of"], counted=False)
         return
     rule = rules.sla.rule_for(channel, category, level)
     state["rule"] = rule.name
@@ -546,6 +550,8 @@ def _on_whistle(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -
     depts = e.data.get("depts")
     if grade not in rules.sla.whistle:
         return f"whistle needs a grade in {sorted(rules.sla.whistle)}, got {grade!r}"
+    if depts is None:  # the departments to report in may be named later; the case's own for now
+        depts = list(state["depts"])
     if not isinstance(depts, list) or not depts or not all(isinstance(x, str) and x for x in depts):
         return "whistle needs a non-empty list of department codes (depts)"
     state["whistle"] = {"grade": grade, "depts": sorted(set(depts)), "at": t}

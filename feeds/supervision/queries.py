@@ -79,7 +79,7 @@ def summary(f: dict, now: int, masked: bool = True) -> dict:
 # --- one case ----------------------------------------------------------------------------------
 def get_case(client: Any, keys: Keys, case_id: str, *, now: int, masked: bool = False) -> dict | None:
     """One case with its timeline, stage clocks and alerts; None if unknown."""
-    raw = client.hget(keys.case(case_id), "s")
+    raw = client.get(keys.case(case_id))
     if not raw:
         return None
     s = orjson.loads(raw)

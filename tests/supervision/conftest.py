@@ -31,10 +31,9 @@ def dump(client: Any, keys: Keys) -> dict:
                 continue
             t = client.type(k).decode()
             if t == "hash":
-                v = {f.decode(): x for f, x in client.hgetall(k).items()}
-                if k.startswith(keys.case("")):
-                    v["s"] = orjson.loads(v["s"])
-                out[k] = v
+                out[k] = {f.decode(): x for f, x in client.hgetall(k).items()}
+            elif k.startswith(keys.case("")):
+                out[k] = {"s": orjson.loads(client.get(k))}
             elif t == "zset":
                 out[k] = client.zrange(k, 0, -1, withscores=True)
             elif t == "set":

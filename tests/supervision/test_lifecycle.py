@@ -85,6 +85,7 @@ def test_illegal_transitions_are_dead_lettered_with_their_reason(kinds: list[str
     ("dispatched", {}, "department"),
     ("whistle", {"grade": "huge", "depts": ["ZFJ"]}, "grade"),
     ("whistle", {"grade": "major", "depts": []}, "depts"),
+    ("whistle", {"grade": "major", "depts": "ZFJ"}, "depts"),
     ("evaluated", {"satisfaction": "meh"}, "satisfaction"),
     ("duplicate_merged", {}, "into"),
 ])
@@ -127,9 +128,11 @@ def test_a_repeated_entry_is_reported_as_a_duplicate_and_changes_nothing() -> No
     assert tr.effects[0][0] == "duplicate" and not tr.changed and repr(tr.state) == before
 
 
-def test_a_cross_channel_duplicate_is_merged_into_the_earlier_case() -> None:
+def test_a_cross_channel_duplicate_is_counted_once_and_has_no_clocks_but_follows_its_source() -> None:
     s = lc.apply(None, report("B", T0, duplicate_of="A"), rules()).state
-    assert (s["status"], s["merged_into"], s["counted"], s["clocks"]) == ("merged", "A", False, {})
+    assert (s["merged_into"], s["counted"], s["clocks"]) == ("A", False, {})
+    tr = lc.apply(s, update("B", 2, "dispatched", T0 + MIN, dept="ZFJ"), rules())
+    assert dead(tr.effects) == [] and tr.state["status"] == "dispatched" and tr.state["alerts"] == {}
 
 
 def test_a_category_without_owner_goes_to_the_streets_room() -> None:
