@@ -10,7 +10,9 @@
 --
 -- Records are separated by \30, fields by \31 (JSON escapes control characters, and ingest
 -- refuses them in ids, so neither byte can occur inside a field):
---   R idem_field case_prefix t body_head flags delta_tail category channel lon lat
+--   R idem_field case_prefix t body_head has_flags delta_tail category channel lon lat
+--     (body_head is the payload JSON up to and including '"flags":[' and its flags; the script
+--     closes it, adding duplicate_candidate and duplicate_of)
 --   U case_id idem_field version kind at data update_key audit
 -- Answers, one per record, joined the same way:
 --   A id case dup | D case | A id case version | S case current | X reason detail
@@ -147,8 +149,16 @@ local seq = tonumber(call('GET', K_SEQ) or '0')
 local seq0 = seq
 local idem_w, ver_dirty = {}, {}
 local geo_w, closed_w, reopened = {}, {}, {}  -- geo_w: bucket id -> GEOADD triples
-local deltas, out = {}, {}
+local deltas, out, no = {}, {}, 0
 local maxt, maxt_all, first_id, last_id, n_reports = 0, 0, nil, nil, 0
+
+local function put(a, b, c, d)  -- one answer: a tag and up to three fields, no string built here
+  if no > 0 then no = no + 1 out[no] = RS end
+  no = no + 1 out[no] = a
+  if b then no = no + 2 out[no - 1] = US out[no] = b end
+  if c then no = no + 2 out[no - 1] = US out[no] = c end
+  if d then no = no + 2 out[no - 1] = US out[no] = d end
+end
 
 local function idem_get(f)
   local c = idem_cache[f]
@@ -177,7 +187,7 @@ end
 
 local function report(f)
   local existing = idem_get(f[2])
-  if existing then return 'D' .. US .. existing end
+  if existing then return put('D', existing) end
   seq = seq + 1
   local case = f[3] .. string.format('%07d', seq)
   local ts = f[4]
@@ -211,11 +221,14 @@ local function report(f)
       end
     end
   end
-  local flags = f[6]
-  if dup ~= '' then
-    if flags == '' then flags = '"duplicate_candidate"' else flags = flags .. ',"duplicate_candidate"' end
+  local body
+  if dup == '' then
+    body = f[5] .. '],"duplicate_of":""}'
+  elseif f[6] == '' then
+    body = f[5] .. '"duplicate_candidate"],"duplicate_of":"' .. dup .. '"}'
+  else
+    body = f[5] .. ',"duplicate_candidate"],"duplicate_of":"' .. dup .. '"}'
   end
-  local body = f[5] .. '"flags":[' .. flags .. '],"duplicate_of":"' .. dup .. '"}'
   local id = call('XADD', K_LOG, '*', 'k', 'report', 'c', case, 'v', '1', 't', ts, 'd', body)
   idem_set(f[2], case)
   ver_cache[case] = 1
@@ -236,22 +249,22 @@ local function report(f)
   if not first_id then first_id = id end
   last_id = id
   n_reports = n_reports + 1
-  return 'A' .. US .. id .. US .. case .. US .. dup
+  put('A', id, case, dup)
 end
 
 local function update(f)
   local case = f[2]
   if case == '' then
     case = idem_get(f[3])
-    if not case then return 'X' .. US .. 'unknown_case' .. US .. 'no case was reported as ' .. f[3] end
+    if not case then return put('X', 'unknown_case', 'no case was reported as ' .. f[3]) end
   end
   local cur = ver_get(case)
-  if cur == 0 then return 'X' .. US .. 'unknown_case' .. US .. 'no case ' .. case end
+  if cur == 0 then return put('X', 'unknown_case', 'no case ' .. case) end
   local ukey = f[8]
-  if ukey ~= '' and idem_get(ukey) then return 'D' .. US .. case end
+  if ukey ~= '' and idem_get(ukey) then return put('D', case) end
   local v = tonumber(f[4])
   if v == 0 then v = cur + 1 end
-  if v <= cur then return 'S' .. US .. case .. US .. cur end
+  if v <= cur then return put('S', case, cur) end
   local kind = f[5]
   local id = call('XADD', K_LOG, '*', 'k', kind, 'c', case, 'v', v, 't', f[6], 'd', f[7])
   ver_cache[case] = v
@@ -271,12 +284,12 @@ local function update(f)
   if f[9] ~= '' then
     call('XADD', K_AUDIT, '*', 'c', case, 'v', v, 'k', kind, 'log', id, 'd', f[9])
   end
-  return 'A' .. US .. id .. US .. case .. US .. v
+  put('A', id, case, v)
 end
 
 for i = 1, #recs, 2 do
   local f = split(recs[i], recs[i + 1])
-  if f[1] == 'R' then out[#out + 1] = report(f) else out[#out + 1] = update(f) end
+  if f[1] == 'R' then report(f) else update(f) end
 end
 
 -- deferred writes: one command per key for the whole batch -----------------------------------
@@ -315,4 +328,4 @@ elseif mode == 'batch' and n_reports > 0 then
   call('PUBLISH', channel, '{"type":"reports","seq":' .. s .. ',"count":' .. n_reports ..
     ',"first":"' .. first_id .. '","last":"' .. last_id .. '"}')
 end
-return concat(out, RS)
+return concat(out)

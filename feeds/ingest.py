@@ -351,6 +351,7 @@ class Ingestor:
         if len(body) > self.max_payload:
             raise _TooLarge(f"{len(body)} bytes; at most {self.max_payload}")
         flags = b",".join([b'"' + f.encode() + b'"' for f in r.flags]) if r.flags else b""
+        head = body[:-1] + b',"flags":[' + flags
         if item_delta:
             tail = orjson.dumps({
                 "category": r.category, "channel": r.channel, "level": r.level, "lon": r.lon, "lat": r.lat,
@@ -364,7 +365,7 @@ class Ingestor:
         else:
             lon = lat = b""
         return _US.join((b"R", f"{r.channel}|{r.source_id}".encode(), self._case_prefix(r.received_at),
-                         str(r.received_at).encode(), body[:-1] + b",", flags, tail, r.category.encode(),
+                         str(r.received_at).encode(), head, b"1" if flags else b"", tail, r.category.encode(),
                          r.channel.encode(), lon, lat))
 
 

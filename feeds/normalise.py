@@ -74,6 +74,7 @@ class GridLocator:
         self._grid_ids = [str(x) for x in _attr(index, "grid_ids", "grid_id")]
         self._communities = [str(x) for x in _attr(index, "community_codes", "community_code")]
         self._streets = [str(x) for x in _attr(index, "street_codes", "street_code")]
+        self._fields = list(zip(self._grid_ids, self._communities, self._streets, strict=True))
         bounds = getattr(index, "bounds", None) or getattr(index, "bbox", None)
         self.bbox = tuple(float(b) for b in bounds) if bounds is not None else None
 
@@ -87,7 +88,7 @@ class GridLocator:
         return cells, np.asarray(pos, dtype=np.int32)
 
     def grid_fields(self, pos: int) -> tuple[str, str, str]:
-        return self._grid_ids[pos], self._communities[pos], self._streets[pos]
+        return self._fields[pos]
 
 
 def _attr(obj: Any, *names: str) -> Sequence[Any]:
@@ -118,38 +119,27 @@ def load_locator(settings: Settings, jurisdiction: Path | None = None) -> Locato
 
 def normalise(reports: list[ReportIn], locator: Locator) -> None:
     """Fill each report's WGS84 point, H3 cell and grid in place; flag points outside the grids."""
-    idx = [i for i, r in enumerate(reports) if r.src_lon is not None]
-    if not idx:
+    located = [r for r in reports if r.src_lon is not None]
+    if not located:
         return
-    n = len(idx)
-    lon = np.empty(n, dtype=np.float64)
-    lat = np.empty(n, dtype=np.float64)
-    crs = []
-    for j, i in enumerate(idx):
-        r = reports[i]
-        lon[j] = r.src_lon
-        lat[j] = r.src_lat
-        crs.append(r.src_crs)
-    if any(c not in ("WGS84", "CGCS2000") for c in crs):
+    lon = np.array([r.src_lon for r in located], dtype=np.float64)
+    lat = np.array([r.src_lat for r in located], dtype=np.float64)
+    crs = [r.src_crs for r in located]
+    if any(c != "WGS84" and c != "CGCS2000" for c in crs):
         crs_arr = np.array(crs)
-        for name in set(crs):
-            if name in ("WGS84", "CGCS2000"):
-                continue
+        for name in set(crs) - {"WGS84", "CGCS2000"}:
             m = crs_arr == name
             lon[m], lat[m] = to_wgs84(lon[m], lat[m], name)
     cells, pos = locator.locate(lon, lat)
     has_grids = locator.has_grids
-    cell_list = cells.tolist()
-    pos_list = pos.tolist()
-    lon_list = lon.tolist()
-    lat_list = lat.tolist()
-    for j, i in enumerate(idx):
-        r = reports[i]
-        r.lon = round(lon_list[j], 7)
-        r.lat = round(lat_list[j], 7)
-        r.cell = cell_list[j]
-        p = pos_list[j]
+    fields = locator.grid_fields
+    outside = Flag.OUTSIDE_JURISDICTION
+    for r, x, y, c, p in zip(located, np.round(lon, 7).tolist(), np.round(lat, 7).tolist(), cells.tolist(),
+                             pos.tolist(), strict=True):
+        r.lon = x
+        r.lat = y
+        r.cell = c
         if p >= 0:
-            r.grid_id, r.community_code, r.street_code = locator.grid_fields(p)
+            r.grid_id, r.community_code, r.street_code = fields(p)
         elif has_grids:
-            r.flags.append(Flag.OUTSIDE_JURISDICTION)
+            r.flags.append(outside)

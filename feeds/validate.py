@@ -118,6 +118,8 @@ UPDATE_KINDS = frozenset(k.value for k in UpdateKind)
 MAX_ID_LEN = 128
 MAX_TEXT_LEN = 20_000
 _MIN_SANE_MS = 946_684_800_000  # 2000-01-01: earlier means a reset device clock
+_MS_LOW, _MS_HIGH = 100_000_000_000, 10**15  # an int in this range is epoch ms (fast path)
+_CANONICAL_CRS = frozenset({"WGS84", "GCJ02", "BD09", "CGCS2000"})
 _MARKUP = re.compile(r"<\s*[A-Za-z!/?]|&#?\w+;|javascript:", re.IGNORECASE)
 
 # kind -> (required fields, validator name); validators live on Validator
@@ -289,11 +291,18 @@ class Validator:
         if channel not in self.channels:
             raise _Invalid(Reason.UNKNOWN_CHANNEL, f"channel {_show(channel)} is not one of "
                                                    f"{', '.join(sorted(self.channels))}")
-        source_id = _ident(g("source_id"), "source_id")
-        reported_at = self.parse_time(g("reported_at"), "reported_at")
+        source_id = g("source_id")
+        if type(source_id) is not str or not 0 < len(source_id) <= MAX_ID_LEN or not source_id.isprintable():
+            source_id = _ident(source_id, "source_id")
+        reported_at = g("reported_at")
+        if type(reported_at) is not int or not _MS_LOW <= reported_at < _MS_HIGH:  # fast path: epoch ms
+            reported_at = self.parse_time(reported_at, "reported_at")
         received_at = now_ms
-        if trust_received and g("received_at") is not None:
-            received_at = self.parse_time(g("received_at"), "received_at")
+        if trust_received:
+            received = g("received_at")
+            if received is not None:
+                received_at = received if type(received) is int and _MS_LOW <= received < _MS_HIGH else \
+                    self.parse_time(received, "received_at")
         flags: list[str] = []
 
         category = g("category")
@@ -312,12 +321,20 @@ class Validator:
         else:
             level = self._level(level)
 
-        address = _text(g("address"), "address", 1000)
-        description = _text(g("description"), "description")
+        address = g("address")
+        if type(address) is not str or len(address) > 1000 or "\x00" in address:
+            address = _text(address, "address", 1000)
+        description = g("description")
+        if type(description) is not str or len(description) > MAX_TEXT_LEN or "\x00" in description:
+            description = _text(description, "description")
         if has_markup(description) or has_markup(address):
             flags.append(Flag.MARKUP_IN_TEXT)
 
-        reporter = self._reporter(g("reporter"))
+        reporter = g("reporter")
+        if reporter is not None:
+            reporter = self._reporter(reporter)
+        else:
+            reporter = {}
         dept = g("dept")
         if dept:
             if not isinstance(dept, str) or not (dept in self.departments or dept.startswith("ROOM-")):
@@ -325,8 +342,9 @@ class Validator:
         else:
             dept = ""
 
-        crs_raw = g("crs")
-        crs = "WGS84" if crs_raw is None or crs_raw == "" else self._crs(crs_raw)
+        crs = g("crs")
+        if crs not in _CANONICAL_CRS:
+            crs = "WGS84" if crs is None or crs == "" else self._crs(crs)
         lon, lat = self._point(g("lon"), g("lat"), flags)
         if lon is None and not address:
             raise _Invalid(Reason.MISSING_FIELD, "location: lon/lat or address")
@@ -375,6 +393,9 @@ class Validator:
     def _reporter(value: Any) -> dict[str, str]:
         if value is None or value == "":
             return {}
+        if type(value) is dict and all(type(v) is str and len(v) <= 200 and "\x00" not in v
+                                       for v in value.values()):  # the common case
+            return {k: v for k in REPORTER_FIELDS if (v := value.get(k))}
         if not isinstance(value, dict):
             raise _Invalid(Reason.INVALID_FIELD, "reporter must be an object {name, phone, id_number}")
         out = {}
@@ -397,6 +418,10 @@ class Validator:
         return crs
 
     def _point(self, lon_v: Any, lat_v: Any, flags: list[str]) -> tuple[float | None, float | None]:
+        b = self.bbox
+        if (type(lon_v) is float and type(lat_v) is float and b is not None
+                and b[0] <= lon_v <= b[2] and b[1] <= lat_v <= b[3]):  # the common case: inside the box
+            return lon_v, lat_v
         if (lon_v is None or lon_v == "") and (lat_v is None or lat_v == ""):
             flags.append(Flag.NO_LOCATION)
             return None, None
