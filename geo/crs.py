@@ -18,7 +18,7 @@ Rules:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 CrsName = Literal["WGS84", "GCJ02", "BD09", "CGCS2000"]
+# (lon, lat): float arrays for array input, floats for scalar input
+LonLat = tuple[Any, Any]
 SUPPORTED_CRS: tuple[str, ...] = ("WGS84", "GCJ02", "BD09", "CGCS2000")
 
 # Aliases people write in config files; all map onto the four canonical names.
@@ -75,7 +77,7 @@ def _as_float_arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.float64
     return lon_a, lat_a, lon_a.ndim == 0
 
 
-def _out(lon: NDArray[np.float64], lat: NDArray[np.float64], scalar: bool):
+def _out(lon: NDArray[np.float64], lat: NDArray[np.float64], scalar: bool) -> LonLat:
     if scalar:
         return float(lon), float(lat)
     return lon, lat
@@ -111,14 +113,14 @@ def _gcj_delta(lon: NDArray[np.float64], lat: NDArray[np.float64]) -> tuple[NDAr
     return np.where(outside, 0.0, dlon), np.where(outside, 0.0, dlat)
 
 
-def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike):
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """WGS84 → GCJ-02 (the published forward formula; identity outside China)."""
     lon_a, lat_a, scalar = _as_float_arrays(lon, lat)
     dlon, dlat = _gcj_delta(lon_a, lat_a)
     return _out(lon_a + dlon, lat_a + dlat, scalar)
 
 
-def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike):
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """GCJ-02 → WGS84 by fixed-point iteration of the forward formula (~1 cm or better).
 
     The one-step inverse many libraries use is off by up to ~1-2 m; iterating makes a
@@ -144,14 +146,14 @@ def _gcj_to_bd_arrays(lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike):
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """GCJ-02 → BD-09 (Baidu's published formula)."""
     lon_a, lat_a, scalar = _as_float_arrays(lon, lat)
     b_lon, b_lat = _gcj_to_bd_arrays(lon_a, lat_a)
     return _out(b_lon, b_lat, scalar)
 
 
-def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike):
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """BD-09 → GCJ-02: the usual closed-form approximation, refined by iteration.
 
     The closed form alone leaves errors of a few centimetres to decimetres; a few fixed-point
@@ -175,19 +177,19 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike):
     return _out(g_lon, g_lat, scalar)
 
 
-def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike):
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """WGS84 → BD-09 (via GCJ-02)."""
     g_lon, g_lat = wgs84_to_gcj02(lon, lat)
     return gcj02_to_bd09(g_lon, g_lat)
 
 
-def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike):
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> LonLat:
     """BD-09 → WGS84 (via GCJ-02, both steps iterative)."""
     g_lon, g_lat = bd09_to_gcj02(lon, lat)
     return gcj02_to_wgs84(g_lon, g_lat)
 
 
-def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str):
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> LonLat:
     """Convert from a declared CRS ("WGS84", "GCJ02", "BD09", "CGCS2000") to WGS84."""
     name = normalize_crs_name(crs)
     if name == "GCJ02":
@@ -198,7 +200,7 @@ def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str):
     return _out(lon_a.copy(), lat_a.copy(), scalar)
 
 
-def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str):
+def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> LonLat:
     """Convert WGS84 to a declared CRS (for exporting to Chinese map front ends)."""
     name = normalize_crs_name(crs)
     if name == "GCJ02":

@@ -26,6 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -35,6 +36,9 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from geo.crs import gcj02_to_wgs84
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = [
     "DemoParams",
@@ -288,7 +292,7 @@ def _make_contiguous(faces: _Faces, label: np.ndarray, group: np.ndarray) -> np.
     raise RuntimeError("could not make the demo units contiguous; try another seed")
 
 
-def build_demo_jurisdiction(params: DemoParams | None = None):
+def build_demo_jurisdiction(params: DemoParams | None = None) -> tuple[gpd.GeoDataFrame, shapely.Geometry]:
     """Build the synthetic grid layer. Returns (grids GeoDataFrame, outline geometry)."""
 
     p = params or DemoParams()
@@ -384,9 +388,9 @@ def build_demo_jurisdiction(params: DemoParams | None = None):
 
 
 def _assemble(faces: _Faces, f_grid: np.ndarray, g_comm: np.ndarray, communities: list[Community],
-              streets: list[Street]):
+              streets: list[Street]) -> gpd.GeoDataFrame:
     """Merge faces per grid, number grids within each community north → south, build the frame."""
-    import geopandas as gpd
+    import geopandas as gpd  # noqa: F811 - imported for real here, for typing above
 
     street_name = {s.code: s.name for s in streets}
     labels = np.unique(f_grid)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -444,11 +444,12 @@ def _repair_geometries(frame: gpd.GeoDataFrame, report: ValidationReport) -> gpd
     if non_poly.any():
         bad = ", ".join(frame["grid_id"][non_poly].astype(str)[:10])
         raise LayerError(f"grids must be polygons; not polygonal: {bad}")
+    collapsed = invalid & shapely.is_empty(geoms)  # nothing polygonal survived the repair
+    for gid in frame["grid_id"][collapsed]:
+        report.issues.append(ValidationIssue("dropped_empty", (gid,), 0.0, f"grid {gid}: nothing left after repair, dropped"))
     out = frame.copy()
     out["geometry"] = geoms
-    out = out[~empty | False].reset_index(drop=True)
-    still_empty = shapely.is_empty(np.asarray(out.geometry.values))
-    return out[~still_empty].reset_index(drop=True)
+    return out[~(empty | collapsed)].reset_index(drop=True)
 
 
 def _polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
@@ -505,8 +506,3 @@ def _add_gap_issues(polys, kind, what, geoms, ids, tree, report, sliver_m2: floa
         report.issues.append(ValidationIssue(
             kind, near, float(area), f"{what}: {area:.2f} m² near ({c.x:.6f}, {c.y:.6f}) next to {', '.join(near)}",
         ))
-
-
-def level_ids(layer: GridLayer, level: str) -> Sequence[str]:
-    """Ids of a level's units in display order (used by caches and tests)."""
-    return list(layer.level(level)[LEVELS[level][0]])
