@@ -81,10 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # run the finally blocks: stop what we started
     settings = Settings.from_env()
     if args.namespace:
         settings = settings.with_(namespace=args.namespace)
     return COMMANDS[args.command](settings, args)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 # --- commands ------------------------------------------------------------------------------------
