@@ -18,6 +18,7 @@ case's next one, so duty officers' commands interleave safely.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import logging
@@ -243,6 +244,15 @@ class Simulator:
 
     def day(self, d: date) -> list[dict[str, Any]]:
         """All reports received on local day ``d`` and every update that follows them (any later time)."""
+        was_enabled = gc.isenabled()
+        gc.disable()  # ~10^4 acyclic dicts a day: the cyclic collector would only rescan live data
+        try:
+            return self._day(d)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _day(self, d: date) -> list[dict[str, Any]]:
         p = self.params
         rng = np.random.default_rng([p.seed, d.toordinal()])
         n = int(rng.poisson(self.expected_reports(d)))
