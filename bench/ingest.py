@@ -43,12 +43,13 @@ def district_reports(settings: Settings, locator: GridLocator, days: float, seed
     return list(sim.timeline(start, start + int(days * DAY)))
 
 
-def run_optimised(store: Store, locator: GridLocator, items: list[dict]) -> float:
+def run_optimised(store: Store, locator: GridLocator, items: list[dict], batch: int = 500) -> float:
     ing = Ingestor.from_store(store, locator=locator)
     ing.ensure_script()
     t0 = time.perf_counter()
     accepted = 0
-    for results in ing.ingest_stream(iter_batches(items, 500), source="bench", trust_received=True, deltas="batch"):
+    for results in ing.ingest_stream(iter_batches(items, batch), source="bench", trust_received=True,
+                                     deltas="batch", batch_size=batch):
         accepted += sum(r.status == "accepted" for r in results)
     elapsed = time.perf_counter() - t0
     assert accepted == len(items), f"only {accepted} of {len(items)} accepted"
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=float, default=None, help="simulated days (default 365, quick 60)")
     ap.add_argument("--naive", type=int, default=None, help="events for the naive baseline (default 20,000)")
     ap.add_argument("--repeat", type=int, default=None, help="optimised runs, best counts (default 3, quick 2)")
+    ap.add_argument("--batch", type=int, default=500, help="events per round trip (default 500)")
     args = ap.parse_args(argv)
     days = args.days or (60 if args.quick else 365)
     n_naive = args.naive or (10_000 if args.quick else 20_000)
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(repeat):
                 ns = settings.with_(namespace=f"bench{i}")
                 run_store = Store(ns.with_(redis_url=store.url)).start()
-                rate = run_optimised(run_store, locator, items)
+                rate = run_optimised(run_store, locator, items, args.batch)
                 run_store.client.delete(*run_store.client.keys(f"{{{ns.namespace}}}*"))
                 run_store.stop()
                 rates.append(rate)
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "events_per_s": round(best), "ratio_vs_naive": round(best / naive, 2), "naive_events_per_s": round(naive),
             "bare_xadd_per_s": round(bare), "events": len(items), "runs": [round(r) for r in rates],
-            "simulated_days": days, "batch": 500, "appendfsync": "always", "dedup": True,
+            "simulated_days": days, "batch": args.batch, "appendfsync": "always", "dedup": True,
             "district_year_s": round(440_000 / best, 2), "python": platform.python_version(), "quick": args.quick,
         }
         print(f"district-year (440,000 events) in {440_000 / best:.1f} s; {best / naive:.1f}× the naive baseline")

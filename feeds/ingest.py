@@ -159,19 +159,20 @@ class Ingestor:
 
     def ingest_stream(self, batches: Iterable[Sequence[Any]], *, source: str = "api",
                       trust_received: bool = False, deltas: DeltaMode = "batch",
-                      now: int | None = None) -> Iterator[list[Result]]:
+                      now: int | None = None, batch_size: int | None = None) -> Iterator[list[Result]]:
         """Ingest many batches with two in flight: the server appends batch k while this
         process validates and normalises batch k+1 (client and server overlap on two cores).
 
         Yields each batch's results in order, each only after the server answered it.
         """
         self.ensure_script()
+        size = batch_size or self.batch_size
         conn = self.client.connection_pool.get_connection()
         pending: _Prepared | None = None
         try:
             for batch in batches:
-                for start in range(0, len(batch), self.batch_size):
-                    prep = self._prepare(batch[start:start + self.batch_size], source,
+                for start in range(0, len(batch), size):
+                    prep = self._prepare(batch[start:start + size], source,
                                          now_ms() if now is None else now, trust_received, deltas)
                     self._send(conn, prep)
                     if pending is not None:
