@@ -131,16 +131,21 @@ def backlog_legend() -> html.Div:
 
 
 # --- alerts -------------------------------------------------------------------------------------
+def alert_handled(alert: Mapping[str, Any]) -> bool:
+    """A person has acted on it (签收/催办/督办). Deltas carry ``acked_by``, queries ``handled_at``."""
+    if "handled_at" in alert:
+        return alert.get("handled_at") is not None
+    return bool(alert.get("acked_by"))
+
+
 def alert_sort(alert: Mapping[str, Any]) -> float:
-    """Order of the live alert lists, the engine's queue order (overdue, unhandled, higher level,
-    oldest due): the snapshot shows ``alert_queue`` as it is; a row that arrives live is inserted
-    by this key so both agree.
-    """
-    due = float(alert.get("due") or 0)  # ms, < 1e13
-    unhandled = str(alert.get("state") or "raised") == "raised"
-    level = min(2, max(0, int(alert.get("level") or 0)))
-    return ((0 if alert.get("kind") == "overdue" else 8e13) + (0 if unhandled else 4e13)
-            + (2 - level) * 1e13 + due)
+    """Order of the live alert lists: the engine's own queue score (``alerts.urgency``), so a row
+    inserted live lands where the next snapshot will put it."""
+    from feeds.supervision.alerts import urgency
+
+    return urgency({"kind": alert.get("kind"), "level": int(alert.get("level") or 0),
+                    "due": int(alert.get("due") or 0),
+                    "handled_at": 1 if alert_handled(alert) else None})
 
 
 def alert_row(alert: Mapping[str, Any], names: Names, *, variant: str = "wall", fresh: bool = False) -> html.Li:
@@ -159,7 +164,7 @@ def alert_row(alert: Mapping[str, Any], names: Names, *, variant: str = "wall", 
         l2_parts.append("区级督办" if level >= 2 else "街道督办")
     if variant == "duty":
         l2_parts.append(str(alert.get("case") or ""))
-    cls = f"alert-row {kind} {'acked' if state != 'raised' else ''} {'fresh' if fresh else ''}".split()
+    cls = f"alert-row {kind} {'acked' if alert_handled(alert) else ''} {'fresh' if fresh else ''}".split()
     children: list[Any] = [
         html.Span(KIND_NAMES.get(kind, kind), className="tag"),
         html.Div([html.Div(l1, className="l1"), html.Div(" · ".join(p for p in l2_parts if p), className="l2")],
@@ -182,7 +187,7 @@ def alert_actions(alert: Mapping[str, Any]) -> html.Div:
                            **{"data-action": action, "data-alert": aid})
 
     return html.Div([
-        btn("ack", "签收", "primary", disabled=state != "raised"),
+        btn("ack", "签收", "primary", disabled=state == "acknowledged" or alert_handled(alert)),
         btn("urge", "催办", "warn"),
         btn("escalate", "督办", "danger", disabled=int(alert.get("level") or 0) >= 2),
         btn("note", "备注", ""),

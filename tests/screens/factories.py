@@ -30,4 +30,5 @@ def alert(i: int = 1, kind: str = "overdue", state: str = "raised", level: int =
     s = summary(i)
     return {"id": f"{s['id']}:sign:{kind}", "case": s["id"], "stage": "sign", "kind": kind,
             "due": T0 - 60_000 if due is None else due, "raised_at": T0 - 1000, "state": state, "level": level,
-            "reraised": 0, "acked_by": "", "actions": [], "case_summary": s}
+            "reraised": 0, "acked_by": "" if state == "raised" else "张三",
+            "handled_at": None if state == "raised" else T0, "actions": [], "case_summary": s}
