@@ -206,3 +206,23 @@ def test_days_between_includes_both_ends(start, end, n) -> None:
 def test_resolution_finer_than_the_counters_is_refused(valkey, prefix) -> None:
     with pytest.raises(ValueError, match="resolution"):
         query_heat(valkey, prefix, "20261101", "20261102", 11)
+
+
+class _NoScripting:
+    """A client whose server refuses scripts (e.g. behind a proxy): the plain HGETALL path."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def register_script(self, script):
+        raise RuntimeError("scripting disabled")
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_without_scripting_the_hashes_are_read_plainly(valkey, prefix) -> None:
+    events = _events(300)
+    _record_all(valkey, prefix, events)
+    got = query_heat(_NoScripting(valkey), prefix, "20261101", "20261130", 7, write_back=False)
+    assert got.as_dict() == _expected(events, "20261101", "20261130", 7)
