@@ -11,8 +11,10 @@ Reading 30 such hashes costs ~70k bulk strings, ~80 ms in redis-py's pure-Python
 slow for a dashboard asked "last 30 days at resolution 8". So a query keeps a *pack* of each
 day it reads — the day's counters as three numpy arrays and a suffix table in one string,
 ``{ns}:heat:<day>:pack``, labelled with the ``_n`` it was built from. A query pipelines
-``HGET _n`` + ``GET pack`` per day, uses the packs whose label matches and re-reads (HGETALL)
-and re-packs only the days that changed (usually today). Filtering is per distinct suffix
+``HGET _n`` + ``GET pack`` per day, uses the packs whose label matches and re-reads and
+re-packs only the days that changed (usually today). Those are read by a two-line script that
+returns each hash as one string (one bulk string per day instead of two per counter; plain
+HGETALL where scripting is unavailable). Filtering is per distinct suffix
 ``category|channel|level|dept`` (a few hundred), the roll-up is bit arithmetic in
 ``geo.heat``. Packs are derived data: stale ones are detected and replaced, and a rebuild
 deletes them with the hashes (``{ns}:heat:*``).
