@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from feeds.catalog import Catalog, room_code
+from feeds.ingest import IngestUnavailable
 from feeds.settings import Settings
 from geo.crs import from_wgs84
 
@@ -534,22 +535,61 @@ def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live:
                                       per_year=per_year, catalog=ingestor.catalog)
     stop = stop_event or threading.Event()
     t_now = int(time.time() * 1000) if now is None else now
-    start = t_now - int(backfill_days * DAY)
     stats: Counter[str] = Counter()
-    events = sim.timeline(start)
+    while True:  # the log server may be down: the backfill is idempotent, so start it again
+        try:
+            events, pending = _backfill(ingestor, sim, t_now, backfill_days, stop, stats, progress)
+            break
+        except IngestUnavailable as e:
+            log.warning("simulator: %s; backfill restarts in 2 s", e)
+            if stop.wait(2.0):
+                return dict(stats)
+    log.info("simulator backfill done: %s", dict(stats))
+    if not live or stop.is_set():
+        return dict(stats)
+
+    wall0, sim0 = time.monotonic(), t_now
+    queue = itertools.chain(pending, events)
+    nxt = next(queue, None)
+    while nxt is not None and not stop.is_set():
+        sim_now = sim0 + int((time.monotonic() - wall0) * 1000 * speed)
+        batch = []
+        while nxt is not None and _time_of(nxt) <= sim_now:
+            batch.append(nxt)
+            nxt = next(queue, None)
+        if batch:
+            try:
+                for r in ingestor.ingest(batch, source="simulator", trust_received=True, deltas="item"):
+                    stats[r.status] += 1
+            except IngestUnavailable as e:  # the demo feed waits and sends the same events again
+                log.warning("simulator: %s; retrying in 1 s", e)
+                stop.wait(1.0)
+                queue = itertools.chain(batch[1:], [nxt] if nxt is not None else [], queue)
+                nxt = batch[0]
+                continue
+        if nxt is None:
+            break
+        stop.wait(min(max((_time_of(nxt) - sim_now) / 1000 / speed, 0.01), 1.0))
+    return dict(stats)
+
+
+def _time_of(item: dict[str, Any]) -> int:
+    return item["received_at"] if "kind" not in item else item["at"]
+
+
+def _backfill(ingestor: Any, sim: Simulator, t_now: int, days: float, stop: threading.Event,
+              stats: Counter[str], progress: bool) -> tuple[Iterator[dict[str, Any]], list[dict[str, Any]]]:
+    """Send every event of the ``days`` before ``t_now``, two batches in flight; return the
+    rest of the time line (the first future event in ``pending``)."""
+    events = sim.timeline(t_now - int(days * DAY))
     pending: list[dict[str, Any]] = []
 
-    def backfill() -> Iterator[list[dict[str, Any]]]:
+    def batches() -> Iterator[list[dict[str, Any]]]:
         batch: list[dict[str, Any]] = []
         for item in events:
-            at = item["received_at"] if "kind" not in item else item["at"]
-            if at > t_now:
+            if _time_of(item) > t_now:
                 pending.append(item)
-                return_batch = batch
-                batch = []
-                if return_batch:
-                    yield return_batch
-                return
+                break
             batch.append(item)
             if len(batch) >= 2000:
                 yield batch
@@ -563,40 +603,14 @@ def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live:
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(unit="ev", desc=f"backfill {backfill_days:g} d", mininterval=0.5)
-    for results in ingestor.ingest_stream(backfill(), source="simulator", trust_received=True, deltas="batch"):
-        for r in results:
-            stats[r.status] += 1
+        bar = tqdm(unit="ev", desc=f"backfill {days:g} d", mininterval=0.5)
+    try:
+        for results in ingestor.ingest_stream(batches(), source="simulator", trust_received=True, deltas="batch"):
+            for r in results:
+                stats[r.status] += 1
+            if bar is not None:
+                bar.update(len(results))
+    finally:
         if bar is not None:
-            bar.update(len(results))
-    if bar is not None:
-        bar.close()
-    log.info("simulator backfill done: %s", dict(stats))
-    if not live or stop.is_set():
-        return dict(stats)
-
-    wall0, sim0 = time.monotonic(), t_now
-    queue = itertools.chain(pending, events)
-    nxt = next(queue, None)
-    while nxt is not None and not stop.is_set():
-        sim_now = sim0 + int((time.monotonic() - wall0) * 1000 * speed)
-        batch = []
-        while nxt is not None and (nxt["received_at"] if "kind" not in nxt else nxt["at"]) <= sim_now:
-            batch.append(nxt)
-            nxt = next(queue, None)
-        if batch:
-            try:
-                for r in ingestor.ingest(batch, source="simulator", trust_received=True, deltas="item"):
-                    stats[r.status] += 1
-            except Exception as e:  # noqa: BLE001 - the demo feed retries instead of dying
-                log.warning("simulator: ingest failed (%s); retrying in 1 s", e)
-                stop.wait(1.0)
-                nxt_batch = batch  # the same events again: idempotent
-                queue = itertools.chain(nxt_batch[1:], [nxt] if nxt is not None else [], queue)
-                nxt = nxt_batch[0]
-                continue
-        if nxt is None:
-            break
-        due = (nxt["received_at"] if "kind" not in nxt else nxt["at"]) - sim_now
-        stop.wait(min(max(due / 1000 / speed, 0.01), 1.0))
-    return dict(stats)
+            bar.close()
+    return events, pending
