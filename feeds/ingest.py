@@ -287,7 +287,7 @@ class Ingestor:
         for reply in replies[:n_dlq]:
             if isinstance(reply, Exception):
                 raise IngestUnavailable(f"dead-letter write failed: {reply}")
-        answers: list[bytes] = []
+        answers: list[str] = []
         if prep.records:
             reply = replies[n_dlq]
             if isinstance(reply, Exception) and _no_script(reply):  # nothing was written: run again
@@ -297,7 +297,7 @@ class Ingestor:
                 raise IngestUnavailable(f"log append failed: {reply}")
             if self.waitaof and isinstance(replies[-1], Exception):
                 log.warning("WAITAOF failed (%s): 'accepted' is best-effort", replies[-1])
-            answers = reply.split(_RS)
+            answers = reply.decode().split("\x1e")
         items = prep.items
         results: list[Result | None] = [None] * len(items)
         for rej in prep.rejections:
@@ -416,13 +416,14 @@ def _encode_update_in(u: UpdateIn, max_payload: int) -> bytes:
                      str(u.at).encode(), data, ukey.encode(), b""))
 
 
-def _result(answer: bytes) -> Result:
-    f = answer.decode().split("\x1f")
+def _result(answer: str) -> Result:
+    """One answer of the log script (see feeds/ingest.lua)."""
+    f = answer.split("\x1f")
     tag = f[0]
     if tag == "A":
-        if len(f) == 4 and f[3].isdigit():  # update: A id case version
-            return Result("accepted", case_id=f[2], id=f[1], version=int(f[3]))
-        return Result("accepted", case_id=f[2], id=f[1], version=1, duplicate_of=f[3] if len(f) > 3 else "")
+        if f[3].isdigit():  # update: A id case version
+            return Result("accepted", f[2], f[1], int(f[3]))
+        return Result("accepted", f[2], f[1], 1, "", f[3])
     if tag == "D":
         return Result("duplicate", case_id=f[1])
     if tag == "S":
@@ -472,7 +473,7 @@ def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
             raise
         client.script_load(SCRIPT)
         reply = client.evalsha(SCRIPT_SHA, len(key_args), *key_args, *args)
-    return [_result(a) for a in reply.split(_RS)]
+    return [_result(a) for a in reply.decode().split("\x1e")]
 
 
 # --- dead letters and stats ------------------------------------------------------------------
