@@ -41,7 +41,11 @@ MARKER_FADE_MS = 10 * 60 * 1000  # a live marker fades out over ten minutes
 
 def map_style(basemap_url: str | None = None, background: str = BG) -> dict[str, Any]:
     """A MapLibre style with no remote sources (optionally one intranet raster tile layer)."""
-    style: dict[str, Any] = {"version": 8, "sources": {},
+    # ``sources`` must never be empty: an empty object is dropped on its way through the figure,
+    # and MapLibre then rejects the style on the next update ("missing required property sources").
+    style: dict[str, Any] = {"version": 8,
+                             "sources": {"none": {"type": "geojson",
+                                                  "data": {"type": "FeatureCollection", "features": []}}},
                              "layers": [{"id": "bg", "type": "background",
                                          "paint": {"background-color": background}}]}
     if basemap_url:

@@ -27,9 +27,9 @@ ACTION_NAMES = {"ack": "签收", "alert.ack": "签收", "urge": "催办", "alert
 STATUS_NAMES = {"received": "已受理", "accepted": "已受理", "dispatched": "已派遣", "signed": "已签收",
                 "contacted": "已联系", "on_scene": "已到场", "feedback": "已反馈", "resolved": "已处置",
                 "closed": "已办结", "evaluated": "已评价", "suspended": "挂起", "returned": "已退回",
-                "merged": "已合并", "reopened": "重新办理", "report": "上报"}
+                "merged": "已合并", "reopened": "重新办理", "report": "上报", "reported": "已上报"}
 SLA_NAMES = {"on_track": "正常", "near_due": "临期", "overdue": "超期", "met": "按时", "late": "超时",
-             "paused": "暂停", "none": "—"}
+             "paused": "暂停", "none": "—", "running": "计时中", "cancelled": "已取消"}
 ROLE_NAMES = {"duty": "值班员", "leader": "领导", "wall": "大屏", "system": "系统", "admin": "管理员"}
 
 

@@ -297,7 +297,7 @@ def case_timeline(case: Mapping[str, Any], names: Names) -> html.Div:
                  f"{names.grid(case.get('grid'))} · {names.channel(case.get('channel'))} · "
                  f"{Names.level(case.get('level'))} · 承办：{names.dept(case.get('dept'), short=False)}",
                  className="muted"),
-        html.Div(f"状态：{STATUS_NAMES.get(str(case.get('status')), case.get('status'))} · "
+        html.Div(f"状态：{case.get('status_name') or STATUS_NAMES.get(str(case.get('status')), case.get('status'))} · "
                  f"时限：{SLA_NAMES.get(str(case.get('sla')), case.get('sla'))}"),
         html.Div(str(case.get("text") or ""), style={"margin": "0.3rem 0"}),
         html.Div(str(case.get("address") or ""), className="muted"),

@@ -21,7 +21,7 @@
     started: false, socket: null, ids: window.LIVE_IDS || {}, page: null, connected: false,
     seq: null, snapSeq: null, pending: true, buffer: [], lists: {}, filters: {},
     lastMsgAt: 0, lastServerAt: 0, serverSkew: 0, lost: false, resyncAt: 0,
-    mapDirty: false, mapInFlight: false, mapTickAt: 0, lastSecond: -1,
+    mapDirty: false, mapInFlight: false, mapTickAt: 0, lastSecond: -1, zoomAdj: 0,
     rot: { views: [], idx: -1, nextAt: 0, breakUntil: 0, dwellMs: 20000, breakMs: 15000, cast: null },
     stats: { applied: 0, resyncs: 0, gaps: 0 }
   };
@@ -205,7 +205,7 @@
   // ---------------------------------------------------------------- wall: map focus rotation
   function focusView(v, urgent) {
     if (!v) return;
-    var p = Patch().assign(["layout", "map", "center"], v.center).assign(["layout", "map", "zoom"], v.zoom);
+    var p = Patch().assign(["layout", "map", "center"], v.center).assign(["layout", "map", "zoom"], v.zoom + S.zoomAdj);
     sp(S.ids.map, { figure: p.build() });
     sp(S.ids.focus, { children: [v.name, { type: "Span", namespace: "dash_html_components",
       props: { className: "sub", children: v.sub || (urgent ? "新告警 · 临时聚焦" : "轮巡") } }] });
@@ -271,6 +271,25 @@
   }
   function rafLoop() { tick(); window.requestAnimationFrame(rafLoop); }
 
+  // ---------------------------------------------------------------- fit the wall to its screen
+  // Views carry zooms fitted to a 900x820 px map; a 4K wall (or a small test window) differs.
+  // Plotly sizes fonts in px: scale the trend's type with the root font size (1/120 of the width).
+  var REF_MAP_W = 900, REF_MAP_H = 820;
+  function fitWall() {
+    var m = document.getElementById(S.ids.map);
+    if (m && m.clientWidth > 0) {
+      S.zoomAdj = Math.log(Math.min(m.clientWidth / REF_MAP_W, m.clientHeight / REF_MAP_H)) / Math.LN2;
+      var c = S.rot.cast;
+      focusView((c && c.view) || S.rot.views[0]);
+    }
+    var r = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    var f = Math.round(r * 0.85), t = Math.round(r * 0.8);
+    var p = Patch().assign(["layout", "font", "size"], f).assign(["layout", "legend", "font", "size"], f);
+    ["xaxis", "yaxis", "xaxis2", "yaxis2"].forEach(function (ax) { p.assign(["layout", ax, "tickfont", "size"], t); });
+    [0, 1].forEach(function (i) { p.assign(["layout", "annotations", i, "font", "size"], f); });
+    sp(S.ids.trend, { figure: p.build() });
+  }
+
   // ---------------------------------------------------------------- start
   function start() {
     if (S.started) return;
@@ -301,6 +320,7 @@
       if (S.connected) hideBanner();
       if (!S.pending && S.seq !== null && h.seq > S.seq) { S.stats.gaps += 1; resync("heartbeat"); }
     });
+    if (S.page === "wall") window.requestAnimationFrame(fitWall);
     window.requestAnimationFrame(rafLoop);
     setInterval(tick, 1000);
   }
