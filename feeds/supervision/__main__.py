@@ -127,6 +127,10 @@ def cmd_kpi(args: argparse.Namespace, settings: Settings) -> int:
             print(orjson.dumps(out).decode())
         else:
             _print_kpis(values, start, end, now, tz)
+            for code, row in out.get("by_" + (args.by or ""), {}).items():
+                print(f"  {args.by} {code:>14}: received {row['received']:>6}  closed {row['closed']:>6}  "
+                      f"closure {_pct(row['closure_rate']):>8}  on time {_pct(row['on_time_rate']):>8}  "
+                      f"avg {row['avg_hours']} h  P90 {row['p90_hours']} h")
             for r in out.get("ratings", []):
                 stars = "—" if r["stars"] is None else "★" * r["stars"] + "☆" * (5 - r["stars"])
                 print(f"  room {r['street']:>12}  {stars}  score={r['score']}  n={r['volume']}  {r['reason']}")

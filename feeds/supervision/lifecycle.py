@@ -373,13 +373,13 @@ def _resolve_stage_alerts(state: dict, name: str, at: int, resolution: str, effe
 
 
 def _add_clock(state: dict, srule: StageRule, t: int, rules: Rules, effects: list,
-               limit: dict | None = None) -> None:
+               limit: dict | None = None, attrs: dict | None = None) -> None:
     clocks = state["clocks"]
     for name, c in list(clocks.items()):
         if base_stage(name) == srule.stage and c["state"] == "running":
             _end_instance(state, name, t, "superseded", effects)
     name = _instance_name(state, srule.stage)
-    clock = start_clock(srule, t, rules.calendar, name, limit)
+    clock = start_clock(srule, t, rules.calendar, name, limit, attrs)
     clock["by"] = sorted(srule.met_by)
     clock["ext"] = srule.extendable
     clocks[name] = clock
@@ -394,13 +394,13 @@ def _flag_fallback(state: dict, name: str, effects: list) -> None:
                            "fallback (year not in the official calendar data)"))
 
 
-def _start_clocks(state: dict, kind: str, t: int, rules: Rules, effects: list) -> None:
+def _start_clocks(state: dict, kind: str, t: int, rules: Rules, effects: list, attrs: dict | None = None) -> None:
     rule = rules.sla.rule_named(state.get("rule") or "")
     if rule is None:
         return
     for srule in rule.stages:
         if srule.start == kind or kind in srule.restart_on:
-            _add_clock(state, srule, t, rules, effects)
+            _add_clock(state, srule, t, rules, effects, attrs=attrs)
 
 
 def _meet(state: dict, kind: str, t: int, effects: list) -> None:
@@ -466,7 +466,7 @@ def _on_report(state: dict, e: LogEntry, rules: Rules, effects: list) -> None:
         return
     rule = rules.sla.rule_for(channel, category, level)
     state["rule"] = rule.name
-    _start_clocks(state, RECEIVED, received, rules, effects)
+    _start_clocks(state, RECEIVED, received, rules, effects, d.get("attrs"))
 
 
 def _on_simple(state: dict, e: LogEntry, t: int, rules: Rules, effects: list) -> str | None:

@@ -6,7 +6,8 @@ at an event (``received`` = the report, or an update kind such as ``dispatched``
 restarted by other kinds (``restart_on``, e.g. ``reopened``), and is met by the kinds in
 ``met_by`` (a counting closure meets every running clock). Durations and near-due thresholds
 are data: ``{"minutes": 1}``, ``{"working_days": 7}``, ``{"fraction": 0.8}``,
-``{"before_working_hours": 1}``.
+``{"before_working_hours": 1}``; a limit may also take the due from a field the source sent
+(``{"from_attr": "servicedate", ..., "else": {"days": 7}}``, see :func:`due_from_attr`).
 
 A clock is a small dict kept inside the case state::
 
@@ -18,7 +19,9 @@ A clock is a small dict kept inside the case state::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -153,10 +156,38 @@ def near_time(spec: dict, start: int, due: int, cal: WorkCalendar) -> Deadline:
     return Deadline(max(start, d.at), d.fallback)
 
 
+def due_from_attr(spec: dict, start: int, attrs: dict | None) -> int | None:
+    """A due instant the source gave in one of its own fields (e.g. LA 311's ``servicedate``).
+
+    ``spec``: ``{"from_attr": name, "format": strptime format, "tz": zone, "end_of_day": bool}``.
+    None when the field is missing, unparsable, or not after ``start`` (then the rule's ``else``).
+    """
+    raw = (attrs or {}).get(spec["from_attr"])
+    if raw in (None, ""):
+        return None
+    zone = ZoneInfo(spec.get("tz", "UTC"))
+    try:
+        d = datetime.strptime(str(raw), spec["format"]).replace(tzinfo=zone)
+    except (ValueError, KeyError):
+        return None
+    if spec.get("end_of_day"):
+        d = datetime(d.year, d.month, d.day, tzinfo=zone) + timedelta(days=1)
+    at = int(d.timestamp() * 1000)
+    return at if at > start else None
+
+
+def resolve_limit(limit: dict, start: int, cal: WorkCalendar, attrs: dict | None = None) -> Deadline:
+    """The due of a stage limit: a duration, or a source field with a duration as fallback."""
+    if "from_attr" in limit:
+        at = due_from_attr(limit, start, attrs)
+        return Deadline(at) if at is not None else cal.add(start, limit["else"])
+    return cal.add(start, limit)
+
+
 def start_clock(rule: StageRule, start: int, cal: WorkCalendar, name: str | None = None,
-                limit: dict | None = None) -> dict:
-    """A running clock for ``rule`` started at ``start``."""
-    due = cal.add(start, limit or rule.limit)
+                limit: dict | None = None, attrs: dict | None = None) -> dict:
+    """A running clock for ``rule`` started at ``start`` (``attrs``: the report's source fields)."""
+    due = resolve_limit(limit or rule.limit, start, cal, attrs)
     near = near_time(rule.near, start, due.at, cal)
     return {"stage": name or rule.stage, "start": start, "due": due.at, "near": near.at, "met": None,
             "state": "running", "nf": False, "df": False, "fb": due.fallback or near.fallback}

@@ -194,3 +194,23 @@ def chunks_by_time(entries: list[Entry], step: int) -> Iterator[tuple[int, list[
         yield bound, entries[i:j]
         i = j
         bound += step
+
+
+def open_reports(catalog: Catalog, start: int, end: int, n: int, seed: int = 3) -> list[Entry]:
+    """``n`` reports received in [start, end) and nothing else: a backlog of open cases (bench)."""
+    rng = random.Random(seed)
+    cats = tuple((c.code, c.share) for c in catalog.categories.values())
+    out = []
+    for i in range(n):
+        t0 = start + int(rng.random() * (end - start))
+        category = _pick(rng, cats)
+        street = STREETS[rng.randrange(len(STREETS))]
+        comm = f"{street}{rng.randrange(1, 9):03d}"
+        r = Report(case_id=f"OPEN{i:07d}", channel=_pick(rng, CHANNELS), source_id=str(i), category=category,
+                   level=catalog.categories[category].level, lon=121.55, lat=29.85, src_crs="WGS84", src_lon=None,
+                   src_lat=None, address="", description=catalog.categories[category].name, reporter=Reporter(),
+                   reported_at=t0, received_at=t0, cell=0x8a309a000000000 + rng.randrange(4096),
+                   grid_id=f"G{comm}{rng.randrange(1, 6):02d}", community_code=comm, street_code=street)
+        out.append(Entry(REPORT_KIND, r.case_id, 1, t0, orjson.loads(encode_report(r)["d"])))
+    out.sort(key=lambda e: e.t)
+    return out

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from feeds.supervision import lifecycle as lc
-from feeds.supervision.sla import SlaBook, extend_clock, near_time, start_clock
+from feeds.supervision.sla import SlaBook, extend_clock, near_time, resolve_limit, start_clock
 from tests.supervision.factories import local, ms, report, rules, update
 
 T0 = ms(2026, 11, 25, 10, 0)  # a Wednesday
@@ -100,3 +103,18 @@ def test_a_rule_set_without_a_catch_all_is_refused() -> None:
     with pytest.raises(ValueError, match="catch-all"):
         SlaBook.from_json({"rulesets": {"default": {"rules": [
             {"name": "x", "match": {"level": 1}, "stages": [{"stage": "close", "limit": {"days": 1}}]}]}}})
+
+
+LA = {"from_attr": "servicedate", "format": "%m/%d/%y %H:%M", "tz": "America/Los_Angeles", "end_of_day": True,
+      "else": {"days": 5}}
+LA_T0 = int(datetime(2020, 1, 1, 9, 0, tzinfo=ZoneInfo("America/Los_Angeles")).timestamp() * 1000)
+
+
+@pytest.mark.parametrize("attrs, due", [
+    ({"servicedate": "1/3/20 0:00"}, datetime(2020, 1, 4, tzinfo=ZoneInfo("America/Los_Angeles"))),  # end of that day
+    ({"servicedate": "12/30/19 0:00"}, datetime(2020, 1, 6, 9, tzinfo=ZoneInfo("America/Los_Angeles"))),  # before: 5 d
+    ({"servicedate": "garbage"}, datetime(2020, 1, 6, 9, tzinfo=ZoneInfo("America/Los_Angeles"))),
+    ({}, datetime(2020, 1, 6, 9, tzinfo=ZoneInfo("America/Los_Angeles"))),
+])
+def test_a_due_can_come_from_the_sources_own_field(attrs: dict, due: datetime) -> None:
+    assert resolve_limit(LA, LA_T0, rules().calendar, attrs).at == int(due.timestamp() * 1000)
