@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -408,12 +409,9 @@ class Worker:
         """Load, apply, write, ack — atomically; False when another writer touched a case meanwhile."""
         keys = self.keys
         case_ids = list(dict.fromkeys(e.case_id for e in entries))
-        tx = self.client.pipeline(transaction=True)
-        try:
-            if case_ids:
-                tx.watch(*[keys.case(c) for c in case_ids])
-            states, old = self._load(case_ids)
-            counts = {"applied": 0, "duplicates": 0, "parked": 0}
+        counts = {"applied": 0, "duplicates": 0, "parked": 0}
+
+        def compute(states: dict[str, dict | None], old: dict[str, Projection], tx: _Queue) -> None:
             for e in entries:
                 c = e.case_id
                 tr = lc.apply(states.get(c), e, self.rules)
@@ -421,7 +419,6 @@ class Worker:
                 counts["applied"] += tr.applied
                 for eff in tr.effects:
                     self._effect(eff, c, batch, counts)
-            tx.multi()
             touched = self._write(tx, states, old, batch, now)
             if ack_ids:
                 tx.xack(keys.log, keys.sv_group, *ack_ids)
@@ -429,14 +426,9 @@ class Worker:
                                            "lag": self._lag, "last_id": ack_ids[-1] if ack_ids else "",
                                            "updated": self.clock.wall()})
             self._queue_publish(tx, states, old, batch, touched, now)
-            tx.execute()
-        except Exception as e:
-            if type(e).__name__ == "WatchError":
-                return False
-            raise
-        finally:
-            tx.reset()
-        self._remember()
+
+        if not self._transact(case_ids, compute):
+            return False
         st.applied += counts["applied"]
         st.duplicates += counts["duplicates"]
         st.parked += counts["parked"]
@@ -448,6 +440,42 @@ class Worker:
             for reason, e in batch.dead[:5]:
                 log.info("dead letter %s (%s %s v%s): %s", e.id, e.kind, e.case_id, e.version, reason)
         self._kpi_dirty = self._kpi_dirty or bool(entries) or bool(batch.alert_events)
+        return True
+
+    def _transact(self, case_ids: list[str], compute: Callable[[dict, dict, _Queue], None]) -> bool:
+        """WATCH + MGET the cases (one round trip), ``compute`` the writes, MULTI..EXEC them (one round
+        trip); False when a watched case changed meanwhile (the caller retries on fresh state).
+
+        On one raw connection: redis-py's Pipeline spends a round trip on WATCH and another on each
+        read while watching, and a scan tick is mostly round trips.
+        """
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        try:
+            keys = [self.keys.case(c) for c in case_ids]
+            raws: list = []
+            if keys:
+                conn.send_packed_command(conn.pack_commands([("WATCH", *keys), ("MGET", *keys)]))
+                conn.read_response()
+                raws = conn.read_response()
+            states, old = self._decode(case_ids, raws)
+            tx = _Queue()
+            compute(states, old, tx)
+            conn.send_packed_command(conn.pack_commands([("MULTI",), *tx.cmds, ("EXEC",)]))
+            for _ in range(len(tx.cmds) + 1):
+                conn.read_response()  # OK, QUEUED...
+            result = conn.read_response()
+        except BaseException:
+            conn.disconnect()  # unknown protocol position (and WATCH) left behind: start clean
+            raise
+        finally:
+            pool.release(conn)
+        if result is None:
+            return False
+        for r in result:
+            if isinstance(r, Exception):
+                raise r
+        self._remember()
         return True
 
     def _effect(self, eff: tuple, case_id: str, batch: _Batch, counts: dict) -> None:
@@ -468,10 +496,7 @@ class Worker:
             self._logged_fallback.add(case_id)
             batch.logs.append(eff[1])
 
-    def _load(self, case_ids: list[str]) -> tuple[dict[str, dict | None], dict[str, Projection]]:
-        if not case_ids:
-            return {}, {}
-        raws = self.client.mget([self.keys.case(c) for c in case_ids])
+    def _decode(self, case_ids: list[str], raws: list) -> tuple[dict[str, dict | None], dict[str, Projection]]:
         states: dict[str, dict | None] = {}
         old: dict[str, Projection] = {}
         cache = self._cache
@@ -623,36 +648,55 @@ class Worker:
     def _advance_cases(self, case_ids: list[str], now: int) -> bool:
         keys = self.keys
         batch = _Batch()
-        tx = self.client.pipeline(transaction=True)
-        try:
-            tx.watch(*[keys.case(c) for c in case_ids])
-            states, old = self._load(case_ids)
-            counts = {"applied": 0, "duplicates": 0, "parked": 0}
+        counts = {"applied": 0, "duplicates": 0, "parked": 0}
+
+        def compute(states: dict[str, dict | None], old: dict[str, Projection], tx: _Queue) -> None:
             for c, s in states.items():
-                if s is None:
-                    continue
-                effects: list[tuple] = []
-                lc.advance(s, now, self.rules, effects)
-                for eff in effects:
-                    self._effect(eff, c, batch, counts)
-            tx.multi()
+                if s is not None:
+                    effects: list[tuple] = []
+                    lc.advance(s, now, self.rules, effects)
+                    for eff in effects:
+                        self._effect(eff, c, batch, counts)
             touched = self._write(tx, states, old, batch, now)
-            for c, s in states.items():  # a member with no state left (deleted case): drop it
-                if s is None:
-                    tx.zrem(keys.deadlines, c)
+            gone = [c for c, s in states.items() if s is None]  # a member whose case was deleted
+            if gone:
+                tx.zrem(keys.deadlines, *gone)
             self._queue_publish(tx, states, old, batch, touched, now)
             tx.hset(keys.sv_meta, "last_scan", now)
-            tx.execute()
-        except Exception as e:
-            if type(e).__name__ == "WatchError":
-                return False
-            raise
-        finally:
-            tx.reset()
-        self._remember()
+
+        if not self._transact(case_ids, compute):
+            return False
         self.stats.alerts += sum(1 for ev in batch.alert_events if ev[0] == "raised")
         self._kpi_dirty = self._kpi_dirty or bool(batch.alert_events)
         return True
+
+
+class _Queue:
+    """Records commands through the few pipeline methods the writers use; sent as one MULTI..EXEC."""
+
+    def __init__(self) -> None:
+        self.cmds: list[tuple] = []
+
+    def mset(self, mapping: dict) -> None:
+        self.cmds.append(("MSET", *[x for kv in mapping.items() for x in kv]))
+
+    def hset(self, key: str, field: str | None = None, value: Any = None, mapping: dict | None = None) -> None:
+        args: list = [] if field is None else [field, value]
+        if mapping:
+            args.extend(x for kv in mapping.items() for x in kv)
+        self.cmds.append(("HSET", key, *args))
+
+    def zadd(self, key: str, mapping: dict) -> None:
+        self.cmds.append(("ZADD", key, *[x for m, sc in mapping.items() for x in (sc, m)]))
+
+    def zrem(self, key: str, *members: str) -> None:
+        self.cmds.append(("ZREM", key, *members))
+
+    def xack(self, stream: str, group: str, *ids: str) -> None:
+        self.cmds.append(("XACK", stream, group, *ids))
+
+    def eval(self, script: str, numkeys: int, *args: Any) -> None:
+        self.cmds.append(("EVAL", script, numkeys, *args))
 
 
 def alert_public(alert: dict) -> dict:
