@@ -55,7 +55,7 @@ from feeds.supervision.routing import GridLookup
 
 log = logging.getLogger(__name__)
 
-PROJECTION_CACHE = 20_000  # cases whose last written projection is kept (saves recomputing the old one)
+PROJECTION_CACHE = 5_000  # cases whose last written projection is kept (~4 kB each): saves recomputing it
 REPLAY_LAG_MS = 60_000  # an entry appended this long after it happened is history being replayed
 KPI_TICK_MS = 10_000
 CASE_DELTAS_PER_BATCH = 200  # more changed cases than this in one batch: one "cases" summary instead
