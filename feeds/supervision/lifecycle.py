@@ -239,14 +239,16 @@ def _step(state: dict, e: LogEntry, rules: Rules, effects: list) -> None:
         _meet(state, e.kind, t, effects)
 
 
+_TIMELINE_FIELDS = (("actor", "actor"), ("role", "role"), ("dept", "dept"), ("reason", "reason"),
+                    ("closure_reason", "reason"), ("alert", "alert"))
+
+
 def _timeline(state: dict, e: LogEntry) -> None:
     d = e.data
     item = {"v": e.version, "kind": e.kind, "at": e.at}
-    for src, dst in (("actor", "actor"), ("role", "role"), ("dept", "dept"), ("reason", "reason"),
-                     ("closure_reason", "reason"), ("alert", "alert")):
-        val = d.get(src)
-        if val:
-            item[dst] = val
+    for src, dst in _TIMELINE_FIELDS:
+        if src in d and d[src]:
+            item[dst] = d[src]
     state["timeline"].append(item)
 
 

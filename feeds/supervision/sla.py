@@ -18,7 +18,7 @@ A clock is a small dict kept inside the case state::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -87,6 +87,8 @@ class SlaBook:
     channels: dict[str, str]
     whistle: dict[str, StageRule]
     work_hours: tuple[tuple[str, str], ...] = ()
+    _by_name: dict[str, SlaRule] = field(default_factory=dict, repr=False, compare=False)
+    _chosen: dict[tuple[str, str, int], SlaRule] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, raw: dict) -> SlaBook:
@@ -122,20 +124,25 @@ class SlaBook:
 
     def rule_for(self, channel: str, category: str, level: int) -> SlaRule:
         """The most specific matching rule of the channel's rule set."""
+        key = (channel, category, level)
+        hit = self._chosen.get(key)
+        if hit is not None:
+            return hit
         rules = self.rulesets[self.channels.get(channel, "default")]
         best: SlaRule | None = None
         for r in rules:
             if r.matches(channel, category, level) and (best is None or r.specificity > best.specificity):
                 best = r
         assert best is not None  # a catch-all exists
+        if len(self._chosen) < 100_000:
+            self._chosen[key] = best
         return best
 
     def rule_named(self, name: str) -> SlaRule | None:
-        for rules in self.rulesets.values():
-            for r in rules:
-                if r.name == name:
-                    return r
-        return None
+        return self._by_name.get(name)
+
+    def __post_init__(self) -> None:
+        self._by_name.update((r.name, r) for rules in self.rulesets.values() for r in rules)
 
 
 def near_time(spec: dict, start: int, due: int, cal: WorkCalendar) -> Deadline:
