@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
 
-from feeds.ingest import DLQ_RAW_LIMIT, IngestUnavailable, Ingestor, stream_stats
+from feeds.ingest import DLQ_RAW_LIMIT, Ingestor, IngestUnavailable, stream_stats
 from feeds.validate import Reason
 
 log = logging.getLogger(__name__)
