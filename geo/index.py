@@ -2,7 +2,7 @@
 
 Why this design: H3 indexing (h3ronpy, ~0.3 µs a point) is the irreducible cost of every
 event; the grid lookup must add little to it. Each point is indexed once, at the event
-resolution (``DEFAULT_RES`` = 10: ~66 m edges, 10–50 cells in an urban grid, the resolution
+resolution (``DEFAULT_RES`` = 10: ~66 m edges, ~14 cells in a median urban grid, the resolution
 heat counters are kept at), and that cell is looked up in a dense table precomputed for every
 cell of the layer's bounding box:
 
@@ -44,7 +44,7 @@ from geo.layer import GridLayer, load_grid_layer
 
 __all__ = ["DEFAULT_RES", "GridIndex", "IndexStats"]
 
-DEFAULT_RES = 10  # event/heat cell: ~66 m edge, ~0.015 km²
+DEFAULT_RES = 10  # event/heat cell: ~66 m edge, ~0.015 km²; demo grids hold 9–37 (urban) or 27–260 (rural)
 _MARGIN_DEG = 1e-6
 _PAD_DEG = 0.01  # the table reaches this far past the layer's bounding box
 _OUTSIDE = -1
