@@ -214,7 +214,11 @@ def _step(state: dict, e: LogEntry, rules: Rules, effects: list) -> None:
             return _reject(effects, "a second report for an existing case", e)
         if e.version != 1:
             return _reject(effects, f"a report must be version 1, got {e.version}", e)
-        return _on_report(state, e, rules, effects)
+        try:
+            return _on_report(state, e, rules, effects)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed payload: never a crash loop
+            state.update(new_state(state["id"]), v=e.version)
+            return _reject(effects, f"malformed report: {type(exc).__name__}: {exc}", e)
     if state["status"] is None:
         return _reject(effects, f"{e.kind!r} before the case's report (version 1 must be the report)", e)
     t = e.at
@@ -228,7 +232,10 @@ def _step(state: dict, e: LogEntry, rules: Rules, effects: list) -> None:
     allowed = ALLOWED.get(e.kind)
     if allowed is not None and state["status"] not in allowed:
         return _reject(effects, f"{e.kind!r} is not allowed when the case is {str(state['status'])!r}", e)
-    error = handler(state, e, t, rules, effects)
+    try:
+        error = handler(state, e, t, rules, effects)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # malformed data: never a crash loop
+        error = f"malformed {e.kind}: {type(exc).__name__}: {exc}"
     if error:
         return _reject(effects, error, e)
     nxt = NEXT_STATUS.get(e.kind)

@@ -209,7 +209,10 @@ def extension_spec(data: dict) -> dict | None:
         return {"until": int(data["until"])}
     for unit in EXTENSION_UNITS:
         if data.get(unit) is not None:
-            return {unit: data[unit]}
+            amount = float(data[unit])  # a ValueError here is dead-lettered by the lifecycle
+            if not 0 < amount < 1e6:
+                raise ValueError(f"{unit} must be a positive number, got {data[unit]!r}")
+            return {unit: amount}
     return None
 
 

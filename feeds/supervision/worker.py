@@ -360,6 +360,7 @@ class Worker:
             except Exception as e:  # the server went away, a bug in one batch: log, back off, go on
                 if stop_event.is_set():
                     break
+                self._pending_first = True  # what this consumer was given and did not ack: read it again
                 log.exception("supervision worker: %s; retrying in %.1fs", e, backoff)
                 stop_event.wait(backoff)
                 backoff = min(backoff * 2, 10.0)

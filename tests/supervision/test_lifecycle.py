@@ -88,6 +88,8 @@ def test_illegal_transitions_are_dead_lettered_with_their_reason(kinds: list[str
     ("whistle", {"grade": "major", "depts": "ZFJ"}, "depts"),
     ("evaluated", {"satisfaction": "meh"}, "satisfaction"),
     ("duplicate_merged", {}, "into"),
+    ("extension_approved", {"hours": "soon"}, "malformed extension_approved"),
+    ("extension_approved", {"until": "tomorrow"}, "malformed extension_approved"),
 ])
 def test_malformed_updates_are_rejected(kind: str, data: dict, reason: str) -> None:
     s = lc.apply(None, report("A", T0), rules()).state
@@ -246,3 +248,10 @@ def test_a_live_case_raises_live_alerts_however_late_they_are_detected() -> None
     lc.advance(s, T0 + 10 * 86_400_000, rules(), effects)  # the worker was down for ten days
     assert s["alerts"]["A:close:overdue"]["state"] == "escalated"
     assert ("alert", "raised", "A:close:overdue", s["clocks"]["close"]["due"]) in effects
+
+
+def test_a_malformed_report_is_dead_lettered_not_raised() -> None:
+    e = report("A", T0)
+    bad = type(e)(e.id, e.kind, e.case_id, 1, e.at, {**e.data, "level": "high"})
+    tr = lc.apply(None, bad, rules())
+    assert "malformed report" in dead(tr.effects)[0] and tr.state["status"] is None and tr.state["v"] == 1
