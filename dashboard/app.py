@@ -15,7 +15,7 @@ from typing import Any
 
 import dash
 from dash import Dash, html
-from flask import abort, send_from_directory
+from flask import Flask, Request, abort, send_from_directory
 from flask_socketio import SocketIO
 
 from dashboard import auth, ids, sockets
@@ -51,10 +51,12 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
                ctx: ScreenContext | None = None) -> tuple[Dash, SocketIO]:
     """The web app of one web worker: Dash pages + callbacks + Socket.IO on the store's message queue."""
     ctx = ctx or build_context(settings, store, clock=clock)
-    app = Dash(__name__, use_pages=True, pages_folder="", assets_folder=str(ASSETS), title="社会治理指挥大厅",
-               update_title=None, compress=True, suppress_callback_exceptions=True, serve_locally=True)
+    server = Flask("dashboard")
+    configure_compression(server)
+    app = Dash(__name__, server=server, use_pages=True, pages_folder="", assets_folder=str(ASSETS),
+               title="社会治理指挥大厅", update_title=None, compress=True, suppress_callback_exceptions=True,
+               serve_locally=True)
     app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS))
-    server = app.server
     auth.install(server, settings)
 
     @server.route(f"{URL_PREFIX}/<path:name>")
@@ -77,6 +79,39 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
     sockets.register(socketio, ctx)
     ctx.socketio = socketio
     return app, socketio
+
+
+STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/geo/")
+
+
+class _StaticCompressionCache:
+    """Flask-Compress cache that keeps only static files (fingerprinted URLs): plotly.min.js is
+    compressed once per process, not on every page load; callback answers are never cached."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        if "|static|" in key and len(self.data) < 512:
+            self.data[key] = value
+
+
+def _compression_key(request: Request) -> str:
+    if request.method == "GET" and request.path.startswith(STATIC_PREFIXES):
+        return f"|static|{request.full_path}"
+    return "|dynamic|"
+
+
+def configure_compression(server: Flask) -> None:
+    server.config["COMPRESS_CACHE_BACKEND"] = _StaticCompressionCache
+    server.config["COMPRESS_CACHE_KEY"] = _compression_key
+    server.config["COMPRESS_ALGORITHM"] = ["br", "gzip"]
+    server.config.setdefault("COMPRESS_MIMETYPES", [
+        "text/html", "text/css", "text/javascript", "application/javascript", "application/json",
+        "application/geo+json"])
 
 
 def home(**_query: Any) -> Any:

@@ -6,9 +6,11 @@ and Flask-SocketIO's Redis message queue fans each message out to every web work
 there to every browser in the room (``wall``, ``duty``, ``tablet``).
 
 Each message is ``{"s0": first delta seq, "s": last delta seq, "at": server ms, "ops": [...]}``.
-Deltas that arrive together are coalesced into one message (so a burst never queues up), and
-every room gets every seq range (with no ops when nothing on that screen changed) so the
-browser can tell a gap from silence. The ops are rendered here with the same panel builders as
+Deltas that arrive together are coalesced (so a burst never queues up), and every room gets
+every seq range (with no ops when nothing on that screen changed) so the browser can tell a gap
+from silence. What the deltas carry themselves (a new report from the ingest's ``report``
+delta, an alert) goes out at once; what needs the read models (KPIs, backlogs, counts) follows
+in a second message for the same range, marked ``"f": 1``. The ops are rendered here with the same panel builders as
 the snapshot (``dashboard.panels``), for the wall role (personal data masked by the engine).
 A heartbeat (``hb``) every few seconds carries the last seq: the browser's watchdog and its
 gap check both run on it.
@@ -98,54 +100,78 @@ class LiveViews:
         return wall_ops, duty_ops
 
     # --- the one entry point ----------------------------------------------------------------
-    def ops_for(self, deltas: Iterable[dict], *, force_slow: bool = False) -> dict[str, list[dict]]:
-        rooms: dict[str, list[dict]] = {r: [] for r in ROOMS}
+    def ops_for(self, deltas: Iterable[dict], *, force_slow: bool = False) -> tuple[dict[str, list[dict]],
+                                                                                   dict[str, list[dict]]]:
+        """(instant ops, follow-up ops) per room for a batch of deltas.
+
+        Instant: what the deltas carry themselves — a new report's ticker row and map hint (from
+        the ingest's ``report`` delta, no read at all), alert rows. Follow-up: what needs the read
+        models — KPIs, backlogs, counts, trend and rankings; sent right after as a second message.
+        """
+        instant: dict[str, list[dict]] = {r: [] for r in ROOMS}
+        follow: dict[str, list[dict]] = {r: [] for r in ROOMS}
         kpi_values: dict | None = None
         backlog = False
         alerts_changed = False
         any_case = False
+        reported: list[dict] = []
         for d in deltas:
             kind = d.get("type")
-            if kind == "case":
+            if kind == "report":
+                reported.append(d)
+            elif kind == "case":
                 any_case = True
                 if d.get("case") in self._summaries:
                     self._summary(str(d["case"]), refresh=True)
             elif kind == "alert":
                 alert = d.get("alert") or {}
                 w, u = self._alert_ops(str(d.get("event") or "raised"), alert)
-                rooms["wall"].extend(w)
-                rooms["duty"].extend(u)
+                instant["wall"].extend(w)
+                instant["duty"].extend(u)
                 alerts_changed = True
             elif kind == "backlog":
                 backlog = backlog or d.get("scope") == "dept"
             elif kind == "kpi" and d.get("scope", "district") == "district":
                 kpi_values = {**(kpi_values or {}), **(d.get("values") or {})}
-        if any_case:
-            new_reports = self._new_reports()
-            rooms["wall"].extend(self._ticker_rows(new_reports))
-            if new_reports:
-                rooms["wall"].append({"t": "map"})
+        if reported:
+            fresh = self._remember([self._summary_of_report(d) for d in reported])
+            instant["wall"].extend(self._ticker_rows(fresh))
+            if fresh:
+                instant["wall"].append({"t": "map"})
+        if any_case:  # reports no delta announced (a bulk source) still reach the ticker
+            fresh = self._remember(reads.reports_since(self.reader, self._ticker_since, limit=500, masked=True))
+            follow["wall"].extend(self._ticker_rows(fresh))
+            if fresh:
+                follow["wall"].append({"t": "map"})
         if kpi_values is not None or any_case:  # a report or a closure moves today's KPIs
-            rooms["wall"].extend(panels.kpi_ops({**(kpi_values or {}), **reads.kpis_today(self.reader)}))
+            follow["wall"].extend(panels.kpi_ops({**(kpi_values or {}), **reads.kpis_today(self.reader)}))
         if backlog:
             rows = reads.backlog_by_dept(self.reader)
-            rooms["wall"].append({"t": "props", "id": ids.WALL_BACKLOG,
-                                  "p": {"children": plain(panels.backlog_bars(rows, self.names))}})
+            follow["wall"].append({"t": "props", "id": ids.WALL_BACKLOG,
+                                   "p": {"children": plain(panels.backlog_bars(rows, self.names))}})
         if alerts_changed:
             n = len(reads.alerts(self.reader, limit=1000))
-            rooms["wall"].append({"t": "props", "id": ids.WALL_ALERT_COUNT, "p": {"children": str(n)}})
-            rooms["duty"].append({"t": "props", "id": ids.DUTY_COUNT, "p": {"children": str(n)}})
+            follow["wall"].append({"t": "props", "id": ids.WALL_ALERT_COUNT, "p": {"children": str(n)}})
+            follow["duty"].append({"t": "props", "id": ids.DUTY_COUNT, "p": {"children": str(n)}})
         now = time.monotonic()
         if (any_case or force_slow) and (force_slow or now - self._slow_at >= SLOW_PANELS_S):
             self._slow_at = now
-            rooms["wall"].extend(self._slow_ops())
-        if any_case or alerts_changed:
-            rooms["tablet"].append({"t": "dirty"})
-        return rooms
+            follow["wall"].extend(self._slow_ops())
+        if any_case or alerts_changed or reported:
+            instant["tablet"].append({"t": "dirty"})
+        return instant, follow
 
-    def _new_reports(self) -> list[dict]:
-        """Reports received since the last batch (the case deltas say *something* changed)."""
-        rows = reads.reports_since(self.reader, self._ticker_since, limit=500, masked=True)
+    def _summary_of_report(self, d: dict) -> dict:
+        """The ticker's case summary from an ingest ``report`` delta (text already masked there)."""
+        grid = str(d.get("grid") or "")
+        community = self.geo.community_of_grid.get(grid, "") if self.geo is not None else ""
+        return {"id": str(d.get("case")), "channel": d.get("channel"), "category": d.get("category"),
+                "level": d.get("level"), "street": d.get("street"), "community": community, "grid": grid,
+                "lon": d.get("lon"), "lat": d.get("lat"), "received_at": d.get("at"), "text": d.get("desc") or "",
+                "dup": d.get("dup") or ""}
+
+    def _remember(self, rows: list[dict]) -> list[dict]:
+        """The rows the ticker has not shown yet (each report once, whichever way it came)."""
         fresh = [x for x in rows if str(x.get("id")) not in self._ticker_seen]
         for x in fresh:
             self._ticker_seen[str(x.get("id"))] = None
@@ -199,27 +225,32 @@ class Relay:
                                     async_mode="threading")
         return self.emitter
 
-    def emit_batch(self, deltas: list[dict]) -> dict[str, dict]:
-        """Render and emit one coalesced batch; returns the messages per room (for tests)."""
+    def emit_batch(self, deltas: list[dict]) -> dict[str, list[dict]]:
+        """Render and emit one coalesced batch: the instant message, then the follow-up (``f``)
+        with what needed the read models. Returns the messages per room (for tests)."""
         seqs = [int(d.get("seq") or 0) for d in deltas]
         s0 = min(seqs) if seqs else self.last_seq + 1
         s1 = max(seqs) if seqs else self.last_seq
+        em = self._emitter()
+        out: dict[str, list[dict]] = {r: [] for r in ROOMS}
         try:
-            ops = self.views.ops_for(deltas)
+            instant, follow = self.views.ops_for(deltas)
         except Exception:  # a read failed: tell the screens to resync rather than skip silently
             log.exception("relay could not render deltas %s..%s; screens will resync", s0, s1)
-            ops = {r: [{"t": "resync"}] for r in ROOMS}
-        at = self.clock()
-        out = {}
-        em = self._emitter()
-        for room in ROOMS:
-            msg = {"s0": s0, "s": s1, "at": at, "ops": ops.get(room, [])}
-            out[room] = msg
-            em.emit("d", msg, to=room, namespace="/")
-            self.sent_messages += 1
-            self.sent_bytes += len(orjson.dumps(msg))
+            instant, follow = {r: [{"t": "resync"}] for r in ROOMS}, {}
+        for room in ROOMS:  # every room gets every seq range, so silence is never mistaken for a gap
+            self._send(em, room, {"s0": s0, "s": s1, "at": self.clock(), "ops": instant.get(room, [])}, out)
         self.last_seq = max(self.last_seq, s1)
+        for room in ROOMS:
+            if follow.get(room):
+                self._send(em, room, {"s0": s0, "s": s1, "at": self.clock(), "ops": follow[room], "f": 1}, out)
         return out
+
+    def _send(self, em: Any, room: str, msg: dict, out: dict[str, list[dict]]) -> None:
+        em.emit("d", msg, to=room, namespace="/")
+        out[room].append(msg)
+        self.sent_messages += 1
+        self.sent_bytes += len(orjson.dumps(msg))
 
     def heartbeat(self) -> None:
         self._emitter().emit("hb", {"at": self.clock(), "seq": self.last_seq}, namespace="/")

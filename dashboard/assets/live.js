@@ -90,7 +90,7 @@
     if (meta.cast !== undefined) { S.rot.cast = meta.cast; }
     if (meta.at) stamp(meta.at);
     var buffered = S.buffer; S.buffer = [];
-    buffered.forEach(function (m) { if (m.s > S.seq) onMessage(m); });
+    buffered.forEach(onMessage);
     fillCountdowns();
     return null;
   };
@@ -114,6 +114,10 @@
   function onMessage(m) {
     stamp(m.at);
     if (S.pending) { S.buffer.push(m); if (S.buffer.length > 5000) S.buffer.shift(); return; }
+    if (m.f) {                                          // follow-up of a range: fresh reads, apply unless older than the snapshot
+      if (m.s >= S.snapSeq && m.s <= S.seq) (m.ops || []).forEach(applyOp);
+      return;
+    }
     if (m.s <= S.seq) return;                           // already in the snapshot
     if (m.s0 > S.seq + 1) { S.stats.gaps += 1; S.buffer.push(m); resync("gap"); return; }
     S.seq = m.s;                                        // ops are idempotent upserts: overlap is fine
