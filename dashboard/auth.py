@@ -1,5 +1,5 @@
 """Roles by token: ``wall`` (read-only, masked personal data), ``duty`` (alert actions),
-``leader`` (tablet, cast to the wall). A token arrives as ``?token=`` on any page (or through
+``leader`` (tablet, cast to the wall); a request with no token at all is the wall role. A token arrives as ``?token=`` on any page (or through
 ``/login?token=...&next=/wall``) and is kept in an HTTP-only cookie; every action checks the
 role on the server, never in the browser.
 """
@@ -44,7 +44,13 @@ def current_token() -> str | None:
 
 
 def current_role(settings: Settings, token: str | None = None) -> str | None:
-    return role_for_token(settings, token or current_token())
+    """The role of the current request. No token at all is the wall's role (the wall is shown to
+    visitors anyway: read-only, masked), so the README's plain /wall URL opens the live demo; a
+    wrong token is no role."""
+    token = token or current_token()
+    if not token:
+        return "wall"
+    return role_for_token(settings, token)
 
 
 def may_view(role: str | None, page: str) -> bool:

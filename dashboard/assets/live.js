@@ -94,7 +94,17 @@
     fillCountdowns();
     return null;
   };
-  S.onMapDone = function () { S.mapInFlight = false; return null; };
+  // the heat patch landed; the next redraw of the map ends the round (afterplot), so a new
+  // round never starts while MapLibre is still drawing the last one
+  S.onMapDone = function () { if (S.mapHooked) S.mapApplied = true; else S.mapInFlight = false; return null; };
+  function hookMap() {
+    var gd = document.querySelector("#" + S.ids.map + " .js-plotly-plot");
+    if (!gd || !gd.on) return;
+    S.mapHooked = true;
+    gd.on("plotly_afterplot", function () {
+      if (S.mapApplied) { S.mapApplied = false; S.mapInFlight = false; }
+    });
+  }
   // tablet playback: one clock (ms of data time) drives every panel through one callback
   S.onPlayState = function (st) {
     S.play = (st && st.active) ? { start: st.start, end: st.end, speed: st.speed || 300,
@@ -261,7 +271,8 @@
       }
     }
     if (S.pending && S.connected && now - S.resyncAt > 8000) { S.pending = false; resync("retry"); }
-    if (S.mapInFlight && now - S.mapTickAt > MAP_STUCK_MS) S.mapInFlight = false;
+    if (S.page === "wall" && !S.mapHooked) hookMap();
+    if (S.mapInFlight && now - S.mapTickAt > MAP_STUCK_MS) { S.mapInFlight = false; S.mapApplied = false; }
     if (S.mapDirty && !S.mapInFlight && now - S.mapTickAt >= MAP_MIN_INTERVAL_MS && S.page === "wall") {
       S.mapDirty = false; S.mapInFlight = true; S.mapTickAt = now;
       sp(S.ids.mapTick, { data: { t: now, seq: S.seq } });

@@ -110,6 +110,12 @@ def test_screens_refuse_a_missing_or_wrong_role(browser: Any, demo_product: Prod
     page.wait_for_selector("#login-panel", timeout=30_000)
     assert page.locator("[data-live-page]").count() == 0
     page.context.close()
+    page = new_page(browser)  # the plain /wall of the README opens the read-only wall
+    page.goto(demo_product.base + "/wall")
+    page.wait_for_selector('[data-live-page="wall"]', timeout=30_000)
+    page.goto(demo_product.base + "/tablet")
+    page.wait_for_selector("#login-panel", timeout=30_000)
+    page.context.close()
 
 
 # --- live push -----------------------------------------------------------------------------------

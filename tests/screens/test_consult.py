@@ -63,3 +63,15 @@ def test_only_duty_signs_only_leaders_cast_and_the_wall_does_nothing():
     assert not auth.may(None, "urge")
     assert auth.may_view("wall", "wall") and not auth.may_view("wall", "duty")
     assert not auth.may_view("duty", "tablet")
+
+
+def test_no_token_is_the_read_only_wall_and_a_wrong_token_is_nobody():
+    from flask import Flask
+
+    app = Flask("t")
+    with app.test_request_context("/wall"):
+        assert auth.current_role(Settings()) == "wall"
+    with app.test_request_context("/duty?token=nope"):
+        assert auth.current_role(Settings()) is None
+    with app.test_request_context("/duty?token=duty"):
+        assert auth.current_role(Settings()) == "duty"
