@@ -31,7 +31,7 @@ class Projection:
     v: int
     facts: dict | None
     members: dict[Member, float]
-    alerts: dict[str, bytes]
+    alerts: dict[str, tuple[tuple[str, int], dict]]  # id -> (fingerprint, the alert)
     codes: frozenset[tuple[str, str]] = frozenset()
 
 
@@ -78,6 +78,7 @@ class _KeyCache(dict):
     def __init__(self, keys: Keys) -> None:
         super().__init__()
         self.keys = keys
+        self.touch_of: dict[str, tuple[str, str]] = {}  # dept/street backlog key -> (scope, code)
         self.reports, self.deadlines = keys.reports_index, keys.deadlines
         self.alertq, self.alerth = keys.alert_queue, keys.alert_history
 
@@ -89,6 +90,8 @@ class _KeyCache(dict):
             v = self.keys.closed_index(a)
         else:
             v = self.keys.backlog(a, b, kind)
+            if a in ("dept", "street"):
+                self.touch_of[v] = (a, b)
         self[k] = v
         return v
 
@@ -145,7 +148,8 @@ def project(state: dict | None, keys: Keys, policy: al.AlertPolicy, raw: bytes |
     raw = raw if raw is not None else orjson.dumps(state)
     if state["status"] is None:  # a stub holding parked entries: no read model but the case key
         return Projection(raw, state["v"], None, {}, {})
-    alerts = {aid: orjson.dumps(a) for aid, a in state["alerts"].items()}
+    # every change to an alert appends to its actions: (state, number of actions) tells changed ones
+    alerts = {aid: ((a["state"], len(a["actions"])), a) for aid, a in state["alerts"].items()}
     codes = frozenset([("dept", d) for d in state["owners"]] + ([("street", state["street"])] if state["street"] else []))
     return Projection(raw, state["v"], facts_of(state), members_of(state, keys, policy), alerts, codes)
 
@@ -226,32 +230,30 @@ def write_diff(w: Writes, keys: Keys, case_id: str, old: Projection, new: Projec
             w.hdel.setdefault(keys.facts, []).append(case_id)
         else:
             w.hset.setdefault(keys.facts, {})[case_id] = orjson.dumps(new.facts)
-    bl = keys.sv("bl:")
+    touch_of = _names(keys).touch_of
     old_m = old.members
     for km, score in new.members.items():
         if old_m.get(km) != score:
             w.zadd.setdefault(km[0], {})[km[1]] = score
-            if km[0].startswith(bl):
-                _touch(w, km[0], bl)
+            sc = touch_of.get(km[0])
+            if sc is not None:
+                w.touched.add(sc)
     for km in old_m:
         if km not in new.members:
             w.zrem.setdefault(km[0], []).append(km[1])
-            if km[0].startswith(bl):
-                _touch(w, km[0], bl)
+            sc = touch_of.get(km[0])
+            if sc is not None:
+                w.touched.add(sc)
     for scope, code in new.codes - old.codes:  # every dept that ever held a case, every street
         w.sadd.setdefault(keys.backlog_codes(scope), set()).add(code)
-    for aid, raw in new.alerts.items():
-        if old.alerts.get(aid) != raw:
-            w.hset.setdefault(keys.alerts, {})[aid] = raw
+    old_alerts = old.alerts
+    for aid, (fp, alert) in new.alerts.items():
+        prev = old_alerts.get(aid)
+        if prev is None or prev[0] != fp:
+            w.hset.setdefault(keys.alerts, {})[aid] = orjson.dumps(alert)
     gone = [aid for aid in old.alerts if aid not in new.alerts]
     if gone:
         w.hdel.setdefault(keys.alerts, []).extend(gone)
-
-
-def _touch(w: Writes, key: str, bl: str) -> None:
-    scope, code, _kind = key[len(bl):].rsplit(":", 2)
-    if scope in ("dept", "street"):
-        w.touched.add((scope, code))
 
 
 def backlog_counts(open_n: int, near_n: int, due_n: int, oldest: float | None, now: int) -> dict:
