@@ -16,7 +16,8 @@
   var HEARTBEAT_LOST_MS = 12000;   // no message or heartbeat for this long: banner (server beats every 3 s)
   var MAP_MIN_INTERVAL_MS = 1000;  // heat layer catches up at most this often (each redraw ~0.4 s without GPU)
   var MAP_STUCK_MS = 10000;
-  var TABLET_REFRESH_MS = 5000;    // the consultation screen follows live data at most this often
+  var TABLET_REFRESH_MS = 5000;
+  var MARKER_REFRESH_MS = 60000;   // one map round a minute at most when nothing arrives    // the consultation screen follows live data at most this often
   var S = {
     started: false, socket: null, ids: window.LIVE_IDS || {}, page: null, connected: false,
     seq: null, snapSeq: null, pending: true, buffer: [], lists: {}, filters: {},
@@ -273,6 +274,7 @@
     if (S.pending && S.connected && now - S.resyncAt > 8000) { S.pending = false; resync("retry"); }
     if (S.page === "wall" && !S.mapHooked) hookMap();
     if (S.mapInFlight && now - S.mapTickAt > MAP_STUCK_MS) { S.mapInFlight = false; S.mapApplied = false; }
+    if (S.page === "wall" && now - S.mapTickAt > MARKER_REFRESH_MS) S.mapDirty = true;  // markers fade even when all is quiet
     if (S.mapDirty && !S.mapInFlight && now - S.mapTickAt >= MAP_MIN_INTERVAL_MS && S.page === "wall") {
       S.mapDirty = false; S.mapInFlight = true; S.mapTickAt = now;
       sp(S.ids.mapTick, { data: { t: now, seq: S.seq } });

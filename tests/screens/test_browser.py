@@ -166,6 +166,54 @@ def test_tablet_drills_from_district_to_one_case_by_taps(browser: Any, quiet_pro
     page.context.close()
 
 
+def test_a_leader_casts_the_tablet_view_to_the_wall_and_releases_it(browser: Any, quiet_product: Product,
+                                                                     grid_points: list[dict]) -> None:
+    g = grid_points[200]
+    wall = new_page(browser)
+    wall.goto(quiet_product.base + "/wall?token=wall")
+    _wait_live(wall)
+    tablet = new_page(browser, 1366, 1024)
+    tablet.goto(quiet_product.base + "/tablet?token=leader")
+    _wait_live(tablet)
+    tablet.locator(f'#tab-list [data-nav="street|{g["street"]}"]').click()
+    crumb = tablet.locator(f'#tab-crumbs [data-nav="street|{g["street"]}"]')
+    crumb.wait_for(timeout=20_000)
+    street = crumb.inner_text()
+    tablet.locator("#tab-cast").click()
+    wall.wait_for_function(f"() => document.getElementById('wall-cast').textContent.includes({street!r})",
+                           timeout=10_000)
+    wall.wait_for_function(f"() => document.getElementById('wall-focus').textContent.includes({street!r})",
+                           timeout=10_000)
+    _shot(wall, "wall-cast-1920x1080.png")
+    tablet.locator("#tab-release").click()
+    wall.wait_for_function("() => document.getElementById('wall-cast').textContent === ''", timeout=10_000)
+    wall.context.close()
+    tablet.context.close()
+
+
+def test_playback_moves_every_panel_on_one_clock(browser: Any, quiet_product: Product,
+                                                 grid_points: list[dict]) -> None:
+    g = grid_points[250]
+    quiet_product.post_events([report(g["lon"], g["lat"], category="MS-FLOOD", text="积水内涝", tag="play")])
+    page = new_page(browser, 1366, 1024)
+    page.goto(quiet_product.base + "/tablet?token=leader")
+    _wait_live(page)
+    page.locator("#tab-play-speed label", has_text="3600×").click()
+    page.locator("#tab-play").click()
+    page.wait_for_function("() => document.getElementById('tab-play-label').textContent.startsWith('回放')",
+                           timeout=20_000)
+    first = page.inner_text("#tab-play-label")
+    page.wait_for_function(f"() => document.getElementById('tab-play-label').textContent !== {first!r}",
+                           timeout=20_000)
+    # the trend is the playback's hourly one, and the counters are the replayed instant's
+    assert "回放" in page.inner_text("#tab-trend")
+    page.wait_for_function("() => +document.getElementById('tab-kpi-received').textContent > 0", timeout=60_000)
+    _shot(page, "tablet-playback-1366x1024.png")
+    page.locator("#tab-play").click()
+    page.wait_for_function("() => document.getElementById('tab-play-label').textContent === '实时'", timeout=20_000)
+    page.context.close()
+
+
 def test_network_drop_shows_the_banner_and_recovery_resyncs(browser: Any, quiet_product: Product,
                                                             grid_points: list[dict]) -> None:
     proxy = CuttableProxy(quiet_product.port)
