@@ -35,6 +35,7 @@ INDEX = """<!DOCTYPE html>
 {%favicon%}
 {%css%}
 <script>window.LIVE_IDS = __LIVE_IDS__;</script>
+__PRELOAD__
 </head>
 <body>
 {%app_entry%}
@@ -56,7 +57,10 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
     app = Dash(__name__, server=server, use_pages=True, pages_folder="", assets_folder=str(ASSETS),
                title="社会治理指挥大厅", update_title=None, compress=True, suppress_callback_exceptions=True,
                serve_locally=True)
-    app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS))
+    # the map's GeoJSON is fetched while the scripts load (the map would ask for it only after plotly.js started)
+    preload = "\n".join(f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
+                        for url in (ctx.geo.heat_url, ctx.geo.url("street"), ctx.geo.url("grid")))
+    app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS)).replace("__PRELOAD__", preload)
     auth.install(server, settings)
 
     @server.route(f"{URL_PREFIX}/<path:name>")

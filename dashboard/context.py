@@ -80,5 +80,24 @@ def build_context(settings: Settings, store: Any, *, clock: Callable[[], int] | 
 
     catalog = Catalog.load(settings.config_dir)
     geo = load_map_geo(settings)
-    return ScreenContext(settings=settings, store=store, catalog=catalog, geo=geo, names=geo.names(catalog),
+    names = geo.names(catalog)
+    names.stages = {**names.stages, **_stage_names(settings)}
+    return ScreenContext(settings=settings, store=store, catalog=catalog, geo=geo, names=names,
                          clock=clock or wall_clock_ms)
+
+
+def _stage_names(settings: Settings) -> dict[str, str]:
+    """SLA stage names from the engine's config (config/sla.json), e.g. sign → 签收."""
+    try:
+        stages = orjson.loads((settings.config_dir / "sla.json").read_bytes()).get("stages", {})
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return {code: str(s.get("name", code)) for code, s in stages.items() if isinstance(s, dict)}
+
+
+def warm_up(ctx: ScreenContext) -> None:
+    """Pay one-off costs (imports of scipy/pandas for the hotspots, first queries) before the first
+    screen asks, so the wall's first render does not."""
+    from dashboard import snapshot
+
+    snapshot.wall(ctx, with_map=False)

@@ -67,9 +67,11 @@ def kpi_text(values: Mapping[str, Any], key: str, kind: str) -> tuple[str, str]:
     return fmt.count(v), "件"
 
 
-def kpi_tiles(values: Mapping[str, Any], prefix: str = ids.WALL_KPI_PREFIX) -> list[html.Div]:
+def kpi_tiles(values: Mapping[str, Any], prefix: str = ids.WALL_KPI_PREFIX,
+              labels: Mapping[str, str] | None = None) -> list[html.Div]:
     tiles = []
     for key, label, _unit, kind in KPI_TILES:
+        label = (labels or {}).get(key, label)
         text, unit = kpi_text(values, key, kind)
         cls = "kpi"
         if key == "overdue":

@@ -47,6 +47,7 @@ class Product:
         s = self.settings
         self.store = Store(s).start()
         ctx = build_context(s, self.store)
+        threading.Thread(target=_warm, args=(ctx,), name="warm-up", daemon=True).start()
         self.app, self.socketio = create_app(s, self.store, ctx=ctx)
         self._register_ingest()
         self._start_worker()
@@ -124,6 +125,15 @@ class Product:
         if self.store is not None:
             self.store.stop()
             self.store = None
+
+
+def _warm(ctx: Any) -> None:
+    from dashboard.context import warm_up
+
+    try:
+        warm_up(ctx)
+    except Exception:  # only a head start: a failure here shows up again, and is logged, on first use
+        log.debug("warm-up failed", exc_info=True)
 
 
 def _raise_interrupt(_sig: int, _frame: FrameType | None) -> None:

@@ -19,7 +19,7 @@ from dashboard.context import ScreenContext
 from dashboard.geodata import CHILD
 
 #: The tablet's map is smaller than the wall's: zoom out from the wall-sized fit.
-TABLET_ZOOM_OFFSET = -0.8
+TABLET_ZOOM_OFFSET = -1.0
 LEVEL_NAMES = {"district": "区", "street": "镇街", "community": "社区/村", "grid": "网格", "case": "案件"}
 
 
@@ -143,7 +143,8 @@ def _kpis(ctx: ScreenContext, q: Query, start: int, end: int, now: int, reports:
 
 
 def _kpi_tiles(values: dict) -> list:
-    return panels.kpi_tiles(values, prefix="tab-kpi-")
+    """The wall's tiles without its "today": on the tablet the window (or the playback) says when."""
+    return panels.kpi_tiles(values, prefix="tab-kpi-", labels={"received": "受理", "closed": "办结"})
 
 
 def _map(ctx: ScreenContext, level: str, code: str, rows: list[dict], reports: list, patch_map: bool) -> Any:
