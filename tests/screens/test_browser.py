@@ -273,3 +273,17 @@ def test_an_overdue_case_alerts_duty_and_signing_reaches_every_screen(browser: A
     assert signed and signed[0]["actor"] == "测试值班员" and signed[0]["role"] == "duty"
     duty.context.close()
     wall.context.close()
+
+
+def test_the_main_command_stops_everything_on_sigterm(tmp_path: Any) -> None:
+    import os
+
+    p = Product(tmp_path / "stop", GOV_DEMO="1", GOV_DEMO_BACKFILL_DAYS="0").start()
+    pid = int((p.data_dir / "valkey" / "server.pid").read_text())
+    assert "/wall" in p.log() and os.path.exists(f"/proc/{pid}")
+    assert p.stop() == 0
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}"), "the embedded Valkey outlived the product"
