@@ -12,8 +12,9 @@ so the result does not depend on when a worker happened to look: a replay or a r
 the same alerts. The history horizon keeps backfilled history out of the live queue: an alert
 whose trigger time is more than ``history_horizon_s`` before ``ref`` — the append time (stream
 id) of its case's latest entry, i.e. the case's entries were written long after they happened —
-is recorded as resolved history (``resolution == "history"``). A live case (entries appended as
-they happen) never qualifies, however long the worker was down.
+is recorded as resolved history (``resolution == "history"``); a near-due warning that would be
+history is not recorded at all. A live case (entries appended as they happen) never
+qualifies, however long the worker was down.
 """
 
 from __future__ import annotations
@@ -99,10 +100,16 @@ def new_alert(case_id: str, stage: str, kind: str, due: int, at: int, ref: int,
              "raised_at": at, "state": RAISED, "level": 0, "reraised": 0, "since": at, "handled_at": None,
              "acked_by": "", "resolved_at": None, "resolution": "", "actions": []}
     _act(alert, "raised", at)
-    if ref - at > policy.history_horizon_s * 1000:
+    if is_history(at, ref, policy):
         resolve(alert, at, "history")
         return alert, [("history", at)]
     return alert, [("raised", at)]
+
+
+def is_history(at: int, ref: int, policy: AlertPolicy) -> bool:
+    """An alert triggered at ``at`` is history when its case's entries were written (``ref``) more
+    than the horizon later: a backfill, an imported backlog, a replayed old file."""
+    return ref - at > policy.history_horizon_s * 1000
 
 
 def is_open(alert: dict) -> bool:

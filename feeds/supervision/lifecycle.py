@@ -285,8 +285,10 @@ def _raise(state: dict, stage: str, kind: str, clock: dict, at: int, rules: Rule
     aid = al.alert_id(state["id"], stage, kind)
     if aid in state["alerts"]:  # exactly once per (case, stage, kind)
         return
-    alert, events = al.new_alert(state["id"], stage, kind, clock["due"], at, state.get("appended", at),
-                                 rules.policy)
+    ref = state.get("appended", at)
+    if kind == al.NEAR_DUE and al.is_history(at, ref, rules.policy):
+        return  # a warning about the past warns nobody: history keeps only what was overdue
+    alert, events = al.new_alert(state["id"], stage, kind, clock["due"], at, ref, rules.policy)
     state["alerts"][aid] = alert
     _alert_events(effects, alert, events)
 
