@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -100,44 +100,49 @@ class LiveViews:
         return wall_ops, duty_ops
 
     # --- the one entry point ----------------------------------------------------------------
-    def ops_for(self, deltas: Iterable[dict], *, force_slow: bool = False) -> tuple[dict[str, list[dict]],
-                                                                                   dict[str, list[dict]]]:
-        """(instant ops, follow-up ops) per room for a batch of deltas.
+    def ops_for(self, deltas: list[dict], *, force_slow: bool = False) -> tuple[dict[str, list[dict]],
+                                                                               dict[str, list[dict]]]:
+        """(instant ops, follow-up ops) per room for a batch of deltas (both phases at once)."""
+        instant = self.instant_ops(deltas)
+        return instant, self.followup_ops(deltas, force_slow=force_slow)
 
-        Instant: what the deltas carry themselves — a new report's ticker row and map hint (from
-        the ingest's ``report`` delta, no read at all), alert rows. Follow-up: what needs the read
-        models — KPIs, backlogs, counts, trend and rankings; sent right after as a second message.
-        """
+    def instant_ops(self, deltas: list[dict]) -> dict[str, list[dict]]:
+        """What the deltas carry themselves: a new report's ticker row and map hint (from the
+        ingest's ``report`` delta, no read at all) and alert rows (one case read each)."""
         instant: dict[str, list[dict]] = {r: [] for r in ROOMS}
-        follow: dict[str, list[dict]] = {r: [] for r in ROOMS}
-        kpi_values: dict | None = None
-        backlog = False
-        alerts_changed = False
-        any_case = False
-        reported: list[dict] = []
+        reported = [d for d in deltas if d.get("type") == "report"]
         for d in deltas:
-            kind = d.get("type")
-            if kind == "report":
-                reported.append(d)
-            elif kind == "case":
-                any_case = True
-                if d.get("case") in self._summaries:
-                    self._summary(str(d["case"]), refresh=True)
-            elif kind == "alert":
-                alert = d.get("alert") or {}
-                w, u = self._alert_ops(str(d.get("event") or "raised"), alert)
+            if d.get("type") == "alert":
+                w, u = self._alert_ops(str(d.get("event") or "raised"), d.get("alert") or {})
                 instant["wall"].extend(w)
                 instant["duty"].extend(u)
-                alerts_changed = True
-            elif kind == "backlog":
-                backlog = backlog or d.get("scope") == "dept"
-            elif kind == "kpi" and d.get("scope", "district") == "district":
-                kpi_values = {**(kpi_values or {}), **(d.get("values") or {})}
         if reported:
             fresh = self._remember([self._summary_of_report(d) for d in reported])
             instant["wall"].extend(self._ticker_rows(fresh))
             if fresh:
                 instant["wall"].append({"t": "map"})
+            instant["tablet"].append({"t": "dirty"})
+        return instant
+
+    def followup_ops(self, deltas: list[dict], *, force_slow: bool = False) -> dict[str, list[dict]]:
+        """What needs the read models: KPIs, backlogs, counts, trend and rankings."""
+        follow: dict[str, list[dict]] = {r: [] for r in ROOMS}
+        kpi_values: dict | None = None
+        backlog = False
+        alerts_changed = False
+        any_case = False
+        for d in deltas:
+            kind = d.get("type")
+            if kind == "case":
+                any_case = True
+                if d.get("case") in self._summaries:
+                    self._summary(str(d["case"]), refresh=True)
+            elif kind == "alert":
+                alerts_changed = True
+            elif kind == "backlog":
+                backlog = backlog or d.get("scope") == "dept"
+            elif kind == "kpi" and d.get("scope", "district") == "district":
+                kpi_values = {**(kpi_values or {}), **(d.get("values") or {})}
         if any_case:  # reports no delta announced (a bulk source) still reach the ticker
             fresh = self._remember(reads.reports_since(self.reader, self._ticker_since, limit=500, masked=True))
             follow["wall"].extend(self._ticker_rows(fresh))
@@ -157,9 +162,9 @@ class LiveViews:
         if (any_case or force_slow) and (force_slow or now - self._slow_at >= SLOW_PANELS_S):
             self._slow_at = now
             follow["wall"].extend(self._slow_ops())
-        if any_case or alerts_changed or reported:
-            instant["tablet"].append({"t": "dirty"})
-        return instant, follow
+        if any_case or alerts_changed:
+            follow["tablet"].append({"t": "dirty"})
+        return follow
 
     def _summary_of_report(self, d: dict) -> dict:
         """The ticker's case summary from an ingest ``report`` delta (text already masked there)."""
@@ -233,14 +238,20 @@ class Relay:
         s1 = max(seqs) if seqs else self.last_seq
         em = self._emitter()
         out: dict[str, list[dict]] = {r: [] for r in ROOMS}
+        follow: dict[str, list[dict]] = {}
         try:
-            instant, follow = self.views.ops_for(deltas)
+            instant = self.views.instant_ops(deltas)
         except Exception:  # a read failed: tell the screens to resync rather than skip silently
             log.exception("relay could not render deltas %s..%s; screens will resync", s0, s1)
-            instant, follow = {r: [{"t": "resync"}] for r in ROOMS}, {}
+            instant = {r: [{"t": "resync"}] for r in ROOMS}
         for room in ROOMS:  # every room gets every seq range, so silence is never mistaken for a gap
             self._send(em, room, {"s0": s0, "s": s1, "at": self.clock(), "ops": instant.get(room, [])}, out)
         self.last_seq = max(self.last_seq, s1)
+        try:
+            follow = self.views.followup_ops(deltas)
+        except Exception:
+            log.exception("relay could not read the panels for %s..%s; screens will resync", s0, s1)
+            follow = {r: [{"t": "resync"}] for r in ROOMS}
         for room in ROOMS:
             if follow.get(room):
                 self._send(em, room, {"s0": s0, "s": s1, "at": self.clock(), "ops": follow[room], "f": 1}, out)
