@@ -213,6 +213,41 @@ class ProductProc:
         return -1
 
 
+class DeltaWatch:
+    """Subscribes to the deltas channel: when did the engine publish its first ``case`` delta for a
+    case (the worker's share of the latency), and the ingest its ``report`` delta."""
+
+    def __init__(self, redis_url: str, namespace: str = "330212") -> None:
+        from feeds.keys import Keys
+        from feeds.store import connect
+
+        self.client = connect(redis_url)
+        self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(Keys(namespace).deltas)
+        self.case: dict[str, float] = {}
+        self.report: dict[str, float] = {}
+        self.running = True
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while self.running:
+            try:
+                m = self.pubsub.get_message(timeout=0.5)
+            except Exception:  # noqa: BLE001 - closed
+                return
+            if m is None:
+                continue
+            t = time.time() * 1000
+            d = json.loads(m["data"])
+            if d.get("type") == "case":
+                self.case.setdefault(str(d.get("case")), t)
+            elif d.get("type") == "report":
+                self.report.setdefault(str(d.get("case")), t)
+
+    def close(self) -> None:
+        self.running = False
+
+
 def grid_points() -> list[tuple[float, float]]:
     from geo.layer import load_demo_layer
 
@@ -244,7 +279,8 @@ def wait_live(page: Any, timeout: float = 60) -> None:
 
 
 # --- phases ----------------------------------------------------------------------------------------
-def measure_push(browser: Any, prod: ProductProc, pts: list, n: int, gap_s: float) -> dict[str, Any]:
+def measure_push(browser: Any, prod: ProductProc, pts: list, n: int, gap_s: float,
+                 watch: DeltaWatch | None = None) -> dict[str, Any]:
     """Ticker and KPI latency on /wall for ``n`` reports posted one at a time."""
     page = open_page(browser, prod.base + "/wall?token=wall")
     wait_live(page)
@@ -259,6 +295,8 @@ def measure_push(browser: Any, prod: ProductProc, pts: list, n: int, gap_s: floa
     time.sleep(2)
     rec = page.evaluate("window.__rec")
     ticker = [rec["ticker"][c] - t0 for c, t0, _ in posted if c in rec["ticker"]]
+    engine = [watch.case[c] - t0 for c, t0, _ in posted if c in watch.case] if watch else []
+    ingest = [watch.report[c] - t0 for c, t0, _ in posted if c in watch.report] if watch else []
     kpi = []
     for _c, t0, want in posted:
         hit = next((t for t, v in rec["kpi"] if v >= want and t >= t0), None)
@@ -266,7 +304,8 @@ def measure_push(browser: Any, prod: ProductProc, pts: list, n: int, gap_s: floa
             kpi.append(hit - t0)
     msgs = [b for _t, b, _n in rec["bytes"]]
     page.context.close()
-    return {"ticker": ticker, "kpi": kpi, "missed": n - len(ticker), "msg_bytes": msgs}
+    return {"ticker": ticker, "kpi": kpi, "missed": n - len(ticker), "msg_bytes": msgs, "engine": engine,
+            "ingest": ingest}
 
 
 def post_alert_cases(prod: ProductProc, pts: list, n: int) -> list[str]:
@@ -283,12 +322,15 @@ def measure_alerts(browser: Any, prod: ProductProc, cases: list[str], posted_at:
     page.wait_for_function(f"() => {json.dumps(cases)}.every(c => document.querySelector(`#duty-queue li[data-key^=\"${{c}}:sign:\"]`))",
                            timeout=(wait + 30) * 1000)
     lat = []
+    time.sleep(2)  # let the resync that follows the page's connect settle
     for case in cases:
         aid = page.evaluate(f"document.querySelector('#duty-queue li[data-key^=\"{case}:sign:\"]').getAttribute('data-key')")
+        page.evaluate(f"delete window.__rec.gone[{json.dumps(aid)}]")
         t0 = time.time() * 1000
         prod.post([{"kind": "signed", "case_id": case, "at": int(t0), "actor": "基准", "role": "dept"}])
+        gone = f"() => window.__rec.gone[{json.dumps(aid)}] && !document.querySelector('#duty-queue li[data-key=\"{aid}\"]')"
         try:
-            page.wait_for_function(f"() => window.__rec.gone[{json.dumps(aid)}]", timeout=10_000)
+            page.wait_for_function(gone, timeout=10_000)
             lat.append(page.evaluate(f"window.__rec.gone[{json.dumps(aid)}]") - t0)
         except Exception:  # noqa: BLE001 - counted as missed
             pass
@@ -297,13 +339,15 @@ def measure_alerts(browser: Any, prod: ProductProc, cases: list[str], posted_at:
     return {"alert": lat, "missed": len(cases) - len(lat)}
 
 
-def measure_heat(browser: Any, prod: ProductProc, pts: list, rate: float, seconds: float) -> dict[str, Any]:
+def measure_heat(browser: Any, prod: ProductProc, pts: list, rate: float, seconds: float,
+                 watch: DeltaWatch | None = None) -> dict[str, Any]:
     page = open_page(browser, prod.base + "/wall?token=wall")
     wait_live(page)
     page.wait_for_function("() => window.__rec.heat.length > 0", timeout=60_000)
     time.sleep(2)
     base = page.evaluate("window.__rec.heat[window.__rec.heat.length - 1][1]")
     posted: list[float] = []
+    cases: list[str] = []
     n = int(rate * seconds)
     t_start = time.monotonic()
     for i in range(n):
@@ -312,8 +356,9 @@ def measure_heat(browser: Any, prod: ProductProc, pts: list, rate: float, second
         if delay > 0:
             time.sleep(delay)
         t0 = time.time() * 1000
-        prod.post([report(5000 + i, pts, tag="heat")])
+        case = prod.post([report(5000 + i, pts, tag="heat")])[0]["case_id"]
         posted.append(t0)
+        cases.append(case)
     time.sleep(4)
     rec = page.evaluate("window.__rec")
     heat = rec["heat"]
@@ -328,8 +373,9 @@ def measure_heat(browser: Any, prod: ProductProc, pts: list, rate: float, second
     patch_bytes = page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'))"
                                 ".map(e => e.decodedBodySize).filter(x => x > 0)")
     page.context.close()
+    engine = [watch.case[c] - t0 for c, t0 in zip(cases, posted, strict=True) if c in watch.case] if watch else []
     return {"lags": got, "missed": len(lags) - len(got), "first_third_p95": pct(first, 95), "last_third_p95": pct(last, 95),
-            "redraws": len(heat), "patch_bytes": patch_bytes}
+            "redraws": len(heat), "patch_bytes": patch_bytes, "engine": engine}
 
 
 def measure_baseline(browser: Any, prod: ProductProc, pts: list, n: int, gap_s: float) -> dict[str, Any]:
@@ -503,10 +549,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-precise-memory-info"])
         quiet = ProductProc(work / "quiet", demo=False).start()
         try:
+            watch = DeltaWatch(quiet.redis_url())
             alert_cases = post_alert_cases(quiet, pts, 6 if q else 20)
             alerts_posted = time.monotonic()
-            push = measure_push(browser, quiet, pts, 25 if q else 200, 0.3 if q else 0.25)
-            heat = measure_heat(browser, quiet, pts, args.rate, 12 if q else 60)
+            push = measure_push(browser, quiet, pts, 25 if q else 200, 0.3 if q else 0.25, watch)
+            heat = measure_heat(browser, quiet, pts, args.rate, 12 if q else 60, watch)
+            watch.close()
             base = measure_baseline(browser, quiet, pts, 8 if q else 40, 1.3)
             alerts = measure_alerts(browser, quiet, alert_cases, alerts_posted, 0.3)
         finally:
@@ -515,6 +563,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["latency"] = {"ticker": summary(push["ticker"]), "kpi": summary(push["kpi"]),
                              "alert": summary(alerts["alert"]), "missed": push["missed"] + alerts["missed"]}
         result["latency_ms_p95"] = _r(pct(push_all, 95))
+        result["pipeline_ms"] = {"post_to_ingest_delta": summary(push["ingest"]),
+                                 "post_to_engine_case_delta": summary(push["engine"]),
+                                 "heat_phase_post_to_engine": summary(heat["engine"])}
         result["baseline_polling_ms"] = summary(base["ticker"])
         result["ratio_vs_polling"] = _r(pct(base["ticker"], 95) / pct(push_all, 95), 1) if push_all and base["ticker"] else None
         per_update = statistics.fmean(push["msg_bytes"]) if push["msg_bytes"] else None
