@@ -147,7 +147,7 @@ end
 -- pass 2: append ----------------------------------------------------------------------------
 local seq = tonumber(call('GET', K_SEQ) or '0')
 local seq0 = seq
-local idem_w, ver_dirty = {}, {}
+local idem_w, vw, nv = {}, {}, 0  -- vw: HSET pairs for versions, in order (the last one wins)
 local geo_w, closed_w, reopened = {}, {}, {}  -- geo_w: bucket id -> GEOADD triples
 local deltas, out, no = {}, {}, 0
 local maxt, maxt_all, first_id, last_id, n_reports = 0, 0, nil, nil, 0
@@ -232,7 +232,7 @@ local function report(f)
   local id = call('XADD', K_LOG, '*', 'k', 'report', 'c', case, 'v', '1', 't', ts, 'd', body)
   idem_set(f[2], case)
   ver_cache[case] = 1
-  ver_dirty[case] = true
+  nv = nv + 2 vw[nv - 1] = case vw[nv] = 1
   if located and dup == '' then  -- linked reports are not targets: later ones link to the first
     local bk = floor(t / bucket_ms)
     local g = geo_w[bk]
@@ -268,7 +268,7 @@ local function update(f)
   local kind = f[5]
   local id = call('XADD', K_LOG, '*', 'k', kind, 'c', case, 'v', v, 't', f[6], 'd', f[7])
   ver_cache[case] = v
-  ver_dirty[case] = true
+  nv = nv + 2 vw[nv - 1] = case vw[nv] = v
   if ukey ~= '' then idem_set(ukey, case) end
   local at = tonumber(f[6])
   if at > maxt_all then maxt_all = at end
@@ -295,11 +295,6 @@ end
 -- deferred writes: one command per key for the whole batch -----------------------------------
 if seq ~= seq0 then call('SET', K_SEQ, seq) end
 if #idem_w > 0 then bulk('HSET', K_IDEM, idem_w) end
-local vw = {}
-for c, _ in pairs(ver_dirty) do
-  vw[#vw + 1] = c
-  vw[#vw + 1] = ver_cache[c]
-end
 if #vw > 0 then bulk('HSET', K_VER, vw) end
 for bk, g in pairs(geo_w) do
   bulk('GEOADD', bucket_prefix .. ':' .. bk, g)
