@@ -59,7 +59,7 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
                serve_locally=True)
     # the map's GeoJSON is fetched while the scripts load (the map would ask for it only after plotly.js started)
     preload = "\n".join(f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
-                        for url in (ctx.geo.heat_url, ctx.geo.url("street"), ctx.geo.url("grid")))
+                        for url in (ctx.geo.heat_url,))  # outline layers are fetched by MapLibre's worker: no preload
     app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS)).replace("__PRELOAD__", preload)
     auth.install(server, settings)
 

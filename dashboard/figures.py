@@ -55,10 +55,20 @@ def map_style(basemap_url: str | None = None, background: str = BG) -> dict[str,
     return style
 
 
-def outline_layers(urls: Sequence[tuple[str, str, float]]) -> list[dict[str, Any]]:
-    """MapLibre line layers above the traces: ``(geojson url, colour, width)`` each."""
-    return [{"sourcetype": "geojson", "source": url, "type": "line", "below": "",
-             "color": color, "line": {"width": width}} for url, color, width in urls]
+def outline_layers(urls: Sequence[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """MapLibre line layers above the traces: ``(geojson url, colour, width[, minzoom])`` each.
+
+    A ``minzoom`` keeps dense outlines (1,000 grids) off the district view, where they would be
+    a grey felt and cost every frame, and brings them in when a street is in focus.
+    """
+    layers = []
+    for url, color, width, *rest in urls:
+        layer: dict[str, Any] = {"sourcetype": "geojson", "source": url, "type": "line", "below": "",
+                                 "color": color, "line": {"width": width}}
+        if rest and rest[0]:
+            layer["minzoom"] = rest[0]
+        layers.append(layer)
+    return layers
 
 
 def heat_z(cells: Sequence[str], counts: Mapping[str, int]) -> list[int]:
@@ -118,10 +128,14 @@ def wall_map(*, heat_url: str, cells: Sequence[str], counts: Mapping[str, int],
 
 
 def heat_patch(cells: Sequence[str], counts: Mapping[str, int],
-               markers: Mapping[str, list[Any]] | None = None) -> Patch:
-    """The live update of the wall map: z values (+ zmax) of the heat, and the marker arrays."""
+               markers: Mapping[str, list[Any]] | None = None, geojson_url: str | None = None) -> Patch:
+    """The live update of the wall map: z values (+ zmax) of the heat, and the marker arrays;
+    with ``geojson_url`` (a new focus view) the layer's cells change too."""
     z = heat_z(cells, counts)
     p = Patch()
+    if geojson_url is not None:
+        p["data"][HEAT_TRACE]["geojson"] = geojson_url
+        p["data"][HEAT_TRACE]["locations"] = list(cells)
     p["data"][HEAT_TRACE]["z"] = z
     p["data"][HEAT_TRACE]["zmax"] = heat_zmax(z)
     if markers is not None:

@@ -27,7 +27,11 @@ CHILD = {"district": "street", "street": "community", "community": "grid", "grid
 PARENT = {"street": "district", "community": "street", "grid": "community"}
 URL_PREFIX = "/geo"
 #: H3 resolution of the wall's heat layer at district zoom (counters are rolled up to it).
-WALL_HEAT_RES = 8
+WALL_HEAT_RES = 7
+#: H3 resolution of the heat layer while one street is in focus (rotation, break-in, cast).
+STREET_HEAT_RES = 9
+#: Grid outlines are drawn from this zoom on (a street in focus), not over the whole district.
+GRID_OUTLINE_MINZOOM = 11.8
 
 
 @dataclass
@@ -75,6 +79,7 @@ class MapGeo:
     featureidkey: str = "id"
     street_of_grid: dict[str, str] = field(default_factory=dict)
     community_of_grid: dict[str, str] = field(default_factory=dict)
+    street_shapes: dict[str, Any] = field(default_factory=dict, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # --- urls -----------------------------------------------------------------------------
@@ -116,6 +121,19 @@ class MapGeo:
             return None
         return {"name": p.name, "center": p.center, "zoom": p.zoom, "code": p.code, "sub": sub}
 
+    def heat_layer(self, street: str | None) -> tuple[str, list[str], int]:
+        """(GeoJSON url, cells, resolution) of the heat layer for a focus view: the district's
+        coarse cells, or one street's fine cells (written once, on first use)."""
+        geom = self.street_shapes.get(street or "")
+        if geom is None:
+            return self.heat_url, self.heat_cells, self.heat_res
+        key = f"street-heat:{street}"
+        if key not in self._cache:
+            name = f"h3r{STREET_HEAT_RES}-{street}-{self.version}.geojson"
+            self._cache[key] = (name, _write_cells(self.folder / name, geom, STREET_HEAT_RES))
+        name, cells = self._cache[key]
+        return f"{URL_PREFIX}/{name}?v={self.version}", cells, STREET_HEAT_RES
+
     def places_frame(self) -> Any:
         """Place names per grid id, the shape ``geo.hotspots`` names its results with."""
         if "places_frame" not in self._cache:
@@ -133,11 +151,12 @@ class MapGeo:
             }, index=pd.Index(ids, name="unit"))
         return self._cache["places_frame"]
 
-    def outlines(self, *, grids: bool = True) -> list[tuple[str, str, float]]:
-        out = []
+    def outlines(self, *, grids: bool = True) -> list[tuple[Any, ...]]:
+        """(url, colour, width, minzoom) of the wall's outline layers: grids once a street is in focus."""
+        out: list[tuple[Any, ...]] = []
         if grids:
-            out.append((self.url("grid"), "rgba(147,166,196,0.30)", 0.6))
-        out.append((self.url("street"), "rgba(86,180,233,0.95)", 1.8))
+            out.append((self.url("grid"), "rgba(147,166,196,0.45)", 0.8, GRID_OUTLINE_MINZOOM))
+        out.append((self.url("street"), "rgba(86,180,233,0.95)", 1.8, 0))
         return out
 
 
@@ -156,7 +175,9 @@ def load_map_geo(settings: Settings) -> MapGeo:
                   places=places, children=children, synthetic=bool(getattr(layer, "synthetic", True)),
                   name=places["district"][next(iter(places["district"]))].name,
                   street_of_grid=street_of_grid, community_of_grid=community_of_grid,
-                  version=str(getattr(layer, "fingerprint", ""))[:12])
+                  version=str(getattr(layer, "fingerprint", ""))[:12],
+                  street_shapes=dict(zip(layer.level("street")["street_code"].astype(str),
+                                         layer.level("street").geometry.values, strict=True)))
 
 
 def _display_files(layer: Any, folder: Path) -> dict[str, str]:
@@ -204,19 +225,23 @@ def _heat_cells(layer: Any, folder: Path, res: int) -> tuple[str, list[str]]:
     if path.exists():
         data = json.loads(path.read_text(encoding="utf-8"))
         return name, [f["id"] for f in data["features"]]
+    return name, _write_cells(path, layer.level("district").geometry.values[0], res)
+
+
+def _write_cells(path: Path, area: Any, res: int) -> list[str]:
+    """Write the H3 cells (``res``) covering ``area`` as GeoJSON (id = cell); return their ids."""
     import h3
 
     from geo.h3cells import cells_from_strings
     from geo.heat import cells_geojson
 
-    outline = layer.level("district").geometry.values[0]
-    shape = h3.geo_to_h3shape(outline.buffer(0.004).__geo_interface__)
+    shape = h3.geo_to_h3shape(area.buffer(0.004).__geo_interface__)
     cells = sorted(h3.h3shape_to_cells_experimental(shape, res, contain="overlap"))
     data = cells_geojson(cells_from_strings(cells))
     for f in data["features"]:
         f["properties"] = {}
     path.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-    return name, cells
+    return cells
 
 
 def _hierarchy(layer: Any) -> tuple[dict[str, dict[str, Place]], dict[tuple[str, str], list[str]],

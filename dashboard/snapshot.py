@@ -75,17 +75,20 @@ def _sub(text: str) -> Any:
     return html.Span(text, className="sub")
 
 
-def wall_map_patch(ctx: ScreenContext) -> Any:
-    """The heat layer's catch-up: z values of today's counts and the fading live markers."""
+def wall_map_patch(ctx: ScreenContext, view: str | None = None, *, new_view: bool = True) -> Any:
+    """The heat layer's catch-up: z values of today's counts (or the cast window's) and the fading
+    live markers. ``view`` is the focus (a street code: that street's fine cells; else the
+    district's coarse ones); on a ``new_view`` the layer's GeoJSON and locations change too."""
     r = ctx.reader
     now = r.now()
     start, end = reads.window_bounds("today", now)
     cast = ctx.get_cast()
     if cast and cast.get("window"):
         start, end = reads.window_bounds(cast["window"], now, cast.get("start_day"), cast.get("end_day"))
-    heat = reads.heat(r, start, end, ctx.geo.heat_res)
+    url, cells, res = ctx.geo.heat_layer(view)
+    heat = reads.heat(r, start, end, res)
     recent = reads.latest_reports(r, limit=200, lookback_ms=figures.MARKER_FADE_MS, masked=True, now=now)
-    return figures.heat_patch(ctx.geo.heat_cells, heat, figures.marker_arrays(recent, now))
+    return figures.heat_patch(cells, heat, figures.marker_arrays(recent, now), geojson_url=url if new_view else None)
 
 
 def wall_hotspots(ctx: ScreenContext, now: int, limit: int = 6) -> list[dict]:

@@ -14,7 +14,7 @@
 (function () {
   "use strict";
   var HEARTBEAT_LOST_MS = 12000;   // no message or heartbeat for this long: banner (server beats every 3 s)
-  var MAP_MIN_INTERVAL_MS = 1000;  // heat layer catches up at most this often (each redraw ~0.4 s without GPU)
+  var MAP_MIN_INTERVAL_MS = 1500;  // heat layer catches up at most this often (each redraw costs 0.2-0.4 s without a GPU)
   var MAP_STUCK_MS = 10000;
   var TABLET_REFRESH_MS = 5000;
   var MARKER_REFRESH_MS = 60000;   // one map round a minute at most when nothing arrives    // the consultation screen follows live data at most this often
@@ -22,7 +22,7 @@
     started: false, socket: null, ids: window.LIVE_IDS || {}, page: null, connected: false,
     seq: null, snapSeq: null, pending: true, buffer: [], lists: {}, filters: {},
     lastMsgAt: 0, lastServerAt: 0, serverSkew: 0, lost: false, resyncAt: 0,
-    mapDirty: false, mapInFlight: false, mapTickAt: 0, lastSecond: -1, zoomAdj: 0,
+    mapDirty: false, mapInFlight: false, mapTickAt: 0, lastSecond: -1, zoomAdj: 0, mapView: null, mapNewView: false,
     rot: { views: [], idx: -1, nextAt: 0, breakUntil: 0, dwellMs: 20000, breakMs: 15000, cast: null },
     stats: { applied: 0, resyncs: 0, gaps: 0 }
   };
@@ -76,7 +76,7 @@
     var now = Date.now();
     if (S.pending && now - S.resyncAt < 3000) return;   // one in flight
     S.pending = true; S.resyncAt = now; S.stats.resyncs += 1;
-    sp(S.page + "-resync", { data: { t: now, reason: reason || "" } });
+    sp(S.page + "-resync", { data: { t: now, reason: reason || "", view: S.mapView } });
   }
   S.onSnapshot = function (meta) {
     if (!meta || meta.seq === undefined || meta.seq === null) return null;
@@ -221,6 +221,8 @@
   function focusView(v, urgent) {
     if (!v) return;
     var p = Patch().assign(["layout", "map", "center"], v.center).assign(["layout", "map", "zoom"], v.zoom + S.zoomAdj);
+    var street = (v.code && v.code.length > 6) ? v.code : null;   // a street code (the district's is 6 digits)
+    if (street !== S.mapView) { S.mapView = street; S.mapNewView = true; S.mapDirty = true; }
     sp(S.ids.map, { figure: p.build() });
     sp(S.ids.focus, { children: [v.name, { type: "Span", namespace: "dash_html_components",
       props: { className: "sub", children: v.sub || (urgent ? "新告警 · 临时聚焦" : "轮巡") } }] });
@@ -277,7 +279,8 @@
     if (S.page === "wall" && now - S.mapTickAt > MARKER_REFRESH_MS) S.mapDirty = true;  // markers fade even when all is quiet
     if (S.mapDirty && !S.mapInFlight && now - S.mapTickAt >= MAP_MIN_INTERVAL_MS && S.page === "wall") {
       S.mapDirty = false; S.mapInFlight = true; S.mapTickAt = now;
-      sp(S.ids.mapTick, { data: { t: now, seq: S.seq } });
+      sp(S.ids.mapTick, { data: { t: now, seq: S.seq, view: S.mapView, newView: S.mapNewView } });
+      S.mapNewView = false;
     }
     if (S.tabDirty && now - (S.tabAt || 0) >= TABLET_REFRESH_MS) {
       S.tabDirty = false; S.tabAt = now;

@@ -27,12 +27,13 @@ def register(app: Dash, ctx: ScreenContext) -> None:
     def resync_wall(_trigger: Any) -> tuple:
         s = snapshot.wall(ctx, with_map=False)
         return (s["meta"], s["kpis"], s["backlog"], s["alerts"], s["alert_count"], s["ticker"], s["topissues"],
-                s["hotspots"], s["trend_patch"], snapshot.wall_map_patch(ctx), s["cast"])
+                s["hotspots"], s["trend_patch"], snapshot.wall_map_patch(ctx, (_trigger or {}).get("view")), s["cast"])
 
     @app.callback(Output(ids.WALL_MAP, "figure", allow_duplicate=True), Output(ids.WALL_MAP_DONE, "data"),
                   Input(ids.WALL_MAP_TICK, "data"), prevent_initial_call=True)
     def heat_catch_up(tick: Any) -> tuple:
-        return snapshot.wall_map_patch(ctx), tick
+        tick = tick or {}
+        return snapshot.wall_map_patch(ctx, tick.get("view"), new_view=bool(tick.get("newView"))), tick
 
     app.clientside_callback(ON_MAP_DONE, Output(ids.meta_sink("wall"), "data", allow_duplicate=True),
                             Input(ids.WALL_MAP_DONE, "data"), prevent_initial_call=True)
