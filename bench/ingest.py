@@ -1,15 +1,21 @@
 """Ingest benchmark: validated, normalised, H3-indexed events appended to the log per second.
 
 Single process, against the embedded Valkey with its durable setting (AOF ``appendfsync
-always``: a reply means fsynced). The events are a simulated district-year of reports
-(440,000; ``--quick``: 60 days), generated before timing. Measured in the same run:
+always``: a reply means fsynced), each run on a fresh server. The events are a simulated
+district-year of reports (440,000; ``--quick``: 60 days), generated before timing. Measured in
+the same run:
 
 - ``optimised``: the product's path (``Ingestor.ingest_stream``): batch validation, vectorised
   CRS + H3 + grid lookup, one EVALSHA per 500 events (idempotency, case ids, cross-channel
   duplicate linking, versions, one batch delta), two batches in flight;
 - ``naive``: one event per round trip, ``json`` + a pydantic model per event, scalar CRS and
   H3, the grid looked up one point at a time, then HSETNX/INCR/XADD/HSET in one pipeline;
-- ``bare_xadd``: pipelined XADDs of the same payloads with no work at all (the ceiling).
+- ``bare_xadd``: redis-py pipelined XADDs of the same payloads, no other work.
+
+Besides wall-clock rates it records CPU seconds of this process and of the server (Valkey's
+``INFO cpu``, children included): on a shared machine the wall clock measures the neighbours
+too, CPU time much less so. ``cpu_bound_events_per_s`` = events / max(client, server) CPU (the
+two overlap on two cores), ``one_core_events_per_s`` = events / their sum.
 
 Usage: ``python -m bench.ingest [--quick]``; the last line is one JSON object with at least
 ``events_per_s`` and ``ratio_vs_naive``. Results are recorded in docs/BENCHMARKS.md.
@@ -20,9 +26,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,25 +48,68 @@ from feeds.store import Store
 def district_reports(settings: Settings, locator: GridLocator, days: float, seed: int = 20261125) -> list[dict]:
     """Reports of a simulated district (440,000 a year), in time order, no updates."""
     sim = make_simulator(settings, index=locator.index, seed=seed, include_updates=False)
-    start = 1_767_196_800_000  # 2026-01-01 00:00 Asia/Shanghai... minus 8 h: any fixed start will do
+    start = 1_767_196_800_000  # a fixed start (2026-01-01 UTC): the same events every run
     return list(sim.timeline(start, start + int(days * DAY)))
 
 
-def run_optimised(store: Store, locator: GridLocator, items: list[dict], batch: int = 500) -> float:
+@dataclass
+class Run:
+    """One measured run: events, wall seconds, CPU seconds of this process and of the server."""
+
+    events: int
+    wall_s: float
+    client_cpu_s: float
+    server_cpu_s: float
+
+    @property
+    def per_s(self) -> float:
+        return self.events / self.wall_s
+
+    @property
+    def cpu_bound_per_s(self) -> float:
+        """The rate if each side had a core of its own (they overlap): events / max(CPU)."""
+        return self.events / max(self.client_cpu_s, self.server_cpu_s, 1e-9)
+
+    @property
+    def one_core_per_s(self) -> float:
+        """The rate if client and server shared one core: events / (client CPU + server CPU)."""
+        return self.events / max(self.client_cpu_s + self.server_cpu_s, 1e-9)
+
+    def us(self, cpu_s: float) -> float:
+        return cpu_s / self.events * 1e6
+
+
+def _server_cpu(store: Store) -> float:
+    info = store.client.info("cpu")
+    return sum(float(info.get(k, 0.0)) for k in ("used_cpu_sys", "used_cpu_user", "used_cpu_sys_children",
+                                                    "used_cpu_user_children"))
+
+
+def _measure(store: Store, work: Callable[[], int]) -> Run:
+    c0, s0, t0 = time.process_time(), _server_cpu(store), time.perf_counter()
+    n = work()
+    wall = time.perf_counter() - t0
+    return Run(n, wall, time.process_time() - c0, _server_cpu(store) - s0)
+
+
+def run_optimised(store: Store, locator: GridLocator, items: list[dict], batch: int = 500) -> Run:
     ing = Ingestor.from_store(store, locator=locator)
     ing.ensure_script()
-    t0 = time.perf_counter()
-    accepted = 0
-    for results in ing.ingest_stream(iter_batches(items, batch), source="bench", trust_received=True,
-                                     deltas="batch", batch_size=batch):
-        accepted += sum(r.status == "accepted" for r in results)
-    elapsed = time.perf_counter() - t0
-    assert accepted == len(items), f"only {accepted} of {len(items)} accepted"
+
+    def work() -> int:
+        accepted = 0
+        for results in ing.ingest_stream(iter_batches(items, batch), source="bench", trust_received=True,
+                                         deltas="batch", batch_size=batch):
+            accepted += sum(r.status == "accepted" for r in results)
+        return accepted
+
+    run = _measure(store, work)
+    assert run.events == len(items), f"only {run.events} of {len(items)} accepted"
     assert store.client.xlen(store.keys.log) == len(items)
-    return len(items) / elapsed
+    return run
 
 
-def run_naive(store: Store, locator: GridLocator, items: list[dict]) -> float:
+def run_naive(store: Store, locator: GridLocator, items: list[dict]) -> Run:
     """One event per round trip with per-event pydantic validation and scalar geo work."""
     import h3
     from pydantic import BaseModel, Field
@@ -87,57 +139,63 @@ def run_naive(store: Store, locator: GridLocator, items: list[dict]) -> float:
     client = store.client
     index = locator.index
     raw = [json.dumps(it, ensure_ascii=False) for it in items]  # as it would arrive
-    t0 = time.perf_counter()
-    for body in raw:
-        m = ReportIn.model_validate(json.loads(body))
-        lon, lat = to_wgs84(m.lon, m.lat, m.crs)
-        cell = h3.str_to_int(h3.latlng_to_cell(lat, lon, 10))
-        _, pos = index.locate_lnglat(np.array([lon]), np.array([lat]))
-        grid = str(index.grid_ids[pos[0]]) if pos[0] >= 0 else ""
-        payload = json.dumps({**m.model_dump(), "lon": lon, "lat": lat, "cell": cell, "grid_id": grid},
-                             ensure_ascii=False)
-        pipe = client.pipeline(transaction=True)
-        pipe.hsetnx(keys.idempotency, f"{m.channel}|{m.source_id}", "pending")
-        pipe.incr(keys.case_seq)
-        pipe.xadd(keys.log, {"k": "report", "c": m.source_id, "v": 1, "t": m.received_at, "d": payload})
-        pipe.hset(keys.versions, m.source_id, 1)
-        pipe.execute()
-    return len(raw) / (time.perf_counter() - t0)
+
+    def work() -> int:
+        for body in raw:
+            m = ReportIn.model_validate(json.loads(body))
+            lon, lat = to_wgs84(m.lon, m.lat, m.crs)
+            cell = h3.str_to_int(h3.latlng_to_cell(lat, lon, 10))
+            _, pos = index.locate_lnglat(np.array([lon]), np.array([lat]))
+            grid = str(index.grid_ids[pos[0]]) if pos[0] >= 0 else ""
+            payload = json.dumps({**m.model_dump(), "lon": lon, "lat": lat, "cell": cell, "grid_id": grid},
+                                 ensure_ascii=False)
+            pipe = client.pipeline(transaction=True)
+            pipe.hsetnx(keys.idempotency, f"{m.channel}|{m.source_id}", "pending")
+            pipe.incr(keys.case_seq)
+            pipe.xadd(keys.log, {"k": "report", "c": m.source_id, "v": 1, "t": m.received_at, "d": payload})
+            pipe.hset(keys.versions, m.source_id, 1)
+            pipe.execute()
+        return len(raw)
+
+    return _measure(store, work)
 
 
-def run_bare_xadd(store: Store, items: list[dict]) -> float:
+def run_bare_xadd(store: Store, items: list[dict]) -> Run:
     payloads = [orjson.dumps(it) for it in items]
     key = store.keys.log + ":bare"
-    t0 = time.perf_counter()
-    for i in range(0, len(payloads), 500):
-        pipe = store.client.pipeline(transaction=False)
-        for p in payloads[i:i + 500]:
-            pipe.xadd(key, {"k": "report", "c": "YZ2601010000001", "v": 1, "t": 1767196800000, "d": p})
-        pipe.execute()
-    elapsed = time.perf_counter() - t0
+
+    def work() -> int:
+        for i in range(0, len(payloads), 500):
+            pipe = store.client.pipeline(transaction=False)
+            for p in payloads[i:i + 500]:
+                pipe.xadd(key, {"k": "report", "c": "YZ2601010000001", "v": 1, "t": 1767196800000, "d": p})
+            pipe.execute()
+        return len(payloads)
+
+    run = _measure(store, work)
     store.client.delete(key)
-    return len(payloads) / elapsed
+    return run
 
 
 def _aof_rewrites(data_dir: Path) -> int:
-    """How many background AOF rewrites the server ran (they compete for the same 2 cores)."""
-    log = data_dir / "valkey" / "valkey.log"
+    """How many background AOF rewrites the server ran (they compete for the same cores)."""
     try:
-        return log.read_text(errors="replace").count("Background append only file rewriting started")
+        text = (data_dir / "valkey" / "valkey.log").read_text(errors="replace")
     except OSError:
         return 0
+    return text.count("Background append only file rewriting started")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="60 simulated days (~72,000 events), < 2 minutes")
+    ap.add_argument("--quick", action="store_true", help="60 simulated days (~65,000 events), < 2 minutes")
     ap.add_argument("--days", type=float, default=None, help="simulated days (default 365, quick 60)")
     ap.add_argument("--naive", type=int, default=None, help="events for the naive baseline (default 20,000)")
     ap.add_argument("--repeat", type=int, default=None, help="optimised runs, best counts (default 3, quick 2)")
     ap.add_argument("--batch", type=int, default=500, help="events per round trip (default 500)")
     args = ap.parse_args(argv)
     days = args.days or (60 if args.quick else 365)
-    n_naive = args.naive or (10_000 if args.quick else 20_000)
+    n_naive = args.naive or (5_000 if args.quick else 20_000)
     repeat = args.repeat or (2 if args.quick else 3)
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -150,27 +208,45 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
         gc.freeze()  # the generated events are the bench's input, not garbage for the measured path
         print(f"generated {len(items):,} reports ({days:g} simulated days) in {gen_s:.1f} s")
-        rates = []
+        runs: list[Run] = []
         for i in range(repeat):  # each run on a fresh embedded server (empty log, no AOF history)
-            with Store(settings.with_(data_dir=Path(tmp) / f"run{i}")) as store:
+            run_dir = Path(tmp) / f"run{i}"
+            with Store(settings.with_(data_dir=run_dir)) as store:
                 assert store.capabilities and store.capabilities.aof_always
-                rate = run_optimised(store, locator, items, args.batch)
-                rewrites = _aof_rewrites(Path(tmp) / f"run{i}")
-            rates.append(rate)
-            print(f"optimised run {i + 1}: {rate:,.0f} events/s" + (f" ({rewrites} AOF rewrites)" if rewrites else ""))
+                run = run_optimised(store, locator, items, args.batch)
+            rewrites = _aof_rewrites(run_dir)
+            runs.append(run)
+            print(f"optimised run {i + 1}: {run.per_s:,.0f} events/s wall; CPU per event: client "
+                  f"{run.us(run.client_cpu_s):.1f} µs, server {run.us(run.server_cpu_s):.1f} µs"
+                  + (f"; {rewrites} AOF rewrites" if rewrites else ""))
         with Store(settings.with_(data_dir=Path(tmp) / "naive")) as store:
             naive = run_naive(store, locator, items[:n_naive])
-            print(f"naive (one event per round trip, json + pydantic): {naive:,.0f} events/s on {n_naive:,}")
+            print(f"naive (one event per round trip, json + pydantic): {naive.per_s:,.0f} events/s wall on "
+                  f"{n_naive:,}; CPU per event: client {naive.us(naive.client_cpu_s):.0f} µs, "
+                  f"server {naive.us(naive.server_cpu_s):.0f} µs")
             bare = run_bare_xadd(store, items[: min(len(items), 100_000)])
-            print(f"bare pipelined XADD of the same payloads: {bare:,.0f} events/s")
-        best = max(rates)
+            print(f"bare pipelined XADD of the same payloads: {bare.per_s:,.0f} events/s wall; CPU per event: "
+                  f"client {bare.us(bare.client_cpu_s):.1f} µs, server {bare.us(bare.server_cpu_s):.1f} µs")
+        best = max(runs, key=lambda r: r.per_s)
+        load = os.getloadavg()[0]
         result = {
-            "events_per_s": round(best), "ratio_vs_naive": round(best / naive, 2), "naive_events_per_s": round(naive),
-            "bare_xadd_per_s": round(bare), "events": len(items), "runs": [round(r) for r in rates],
-            "simulated_days": days, "batch": args.batch, "appendfsync": "always", "dedup": True,
-            "district_year_s": round(440_000 / best, 2), "python": platform.python_version(), "quick": args.quick,
+            "events_per_s": round(best.per_s), "ratio_vs_naive": round(best.per_s / naive.per_s, 2),
+            "naive_events_per_s": round(naive.per_s), "bare_xadd_per_s": round(bare.per_s),
+            "ratio_vs_bare_xadd": round(best.per_s / bare.per_s, 2),
+            "cpu_bound_events_per_s": round(best.cpu_bound_per_s),
+            "one_core_events_per_s": round(best.one_core_per_s),
+            "naive_one_core_events_per_s": round(naive.one_core_per_s),
+            "cpu_ratio_vs_naive": round(best.one_core_per_s / naive.one_core_per_s, 2),
+            "client_cpu_us": round(best.us(best.client_cpu_s), 2),
+            "server_cpu_us": round(best.us(best.server_cpu_s), 2),
+            "events": len(items), "runs": [round(r.per_s) for r in runs], "simulated_days": days,
+            "batch": args.batch, "appendfsync": "always", "dedup": True,
+            "district_year_s": round(440_000 / best.per_s, 2), "load_avg_1m": round(load, 2),
+            "python": platform.python_version(), "quick": args.quick,
         }
-        print(f"district-year (440,000 events) in {440_000 / best:.1f} s; {best / naive:.1f}× the naive baseline")
+        print(f"district-year (440,000 events) in {440_000 / best.per_s:.1f} s wall; "
+              f"{best.per_s / naive.per_s:.1f}× the naive baseline, {best.per_s / bare.per_s:.2f}× bare XADD; "
+              f"CPU-bound {best.cpu_bound_per_s:,.0f}/s (machine load {load:.1f} on {os.cpu_count()} cores)")
         print(json.dumps(result))
     return 0
 
