@@ -288,7 +288,9 @@ class Worker:
         if entries or not block_ms:
             return entries
         # nothing new: wait (without taking anything) until the log grows, then read again
-        self.client.xread({self.keys.log: self._last_seen}, count=1, block=block_ms)
+        resp = self.client.xread({self.keys.log: self._last_seen}, count=1, block=block_ms)
+        if resp and resp[0][1]:  # remember it even if another worker of the group takes it
+            self._last_seen = _str(resp[0][1][-1][0])
         return self._read_packed(">")
 
     def _read_packed(self, start: str) -> list[tuple[Any, dict]]:
@@ -747,6 +749,7 @@ def rebuild(worker: Worker, chunk: int = 1000) -> Stats:
     delivered to them afterwards."""
     client, keys = worker.client, worker.keys
     clear_read_models(client, keys)
+    worker._cache.clear()
     worker._watermark = worker._last_append = worker._lag = 0
     worker._meta_loaded = True
     worker._group_ready = False  # no group frontier: the next chunk is the frontier
