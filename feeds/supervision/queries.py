@@ -250,10 +250,11 @@ def _ms(d: datetime) -> int:
     return int(d.timestamp() * 1000)
 
 
-def trend_daily(client: Any, keys: Keys, days: int, *, now: int, scope: str = "district") -> list[dict]:
-    """Received vs closed per local day, ``days`` days ending with today, oldest first."""
+def trend_daily(client: Any, keys: Keys, days: int, *, now: int, scope: str = "district",
+                tz: str = "Asia/Shanghai") -> list[dict]:
+    """Received vs closed per local day (``tz``: the settings' time zone), ``days`` days ending today."""
     scope = _check_scope(scope)
-    today = _day_start(now)
+    today = _day_start(now, ZoneInfo(tz))
     bounds = [(today - timedelta(days=i), today - timedelta(days=i - 1)) for i in range(days - 1, -1, -1)]
     pipe = client.pipeline(transaction=False)
     for a, b in bounds:
@@ -284,10 +285,12 @@ def reports_between(client: Any, keys: Keys, start: int, end: int, *, limit: int
     return [summary(f, now if now is not None else end, masked) for f in _facts(client, keys, ids)]
 
 
-def frequent_counts(client: Any, keys: Keys, start: int, end: int, *, min_count: int = 1) -> list[dict]:
-    """Counted reports per (grid, category) over the local days covering [start, end), most first."""
-    day = _day_start(start)
-    last = _day_start(max(start, end - 1))
+def frequent_counts(client: Any, keys: Keys, start: int, end: int, *, min_count: int = 1,
+                    tz: str = "Asia/Shanghai") -> list[dict]:
+    """Counted reports per (grid, category) over the local days (``tz``: the worker's) covering [start, end)."""
+    zone = ZoneInfo(tz)
+    day = _day_start(start, zone)
+    last = _day_start(max(start, end - 1), zone)
     pipe = client.pipeline(transaction=False)
     n = 0
     while day <= last:
