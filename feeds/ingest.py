@@ -391,9 +391,10 @@ class _Prepared:
 
 
 def bucket_ms(window_ms: int) -> int:
-    """Time bucket of the duplicate window: a sixth of it (at least a minute), so trimming
-    drops whole keys and a batch searches ~7 buckets."""
-    return max(window_ms // 6, 60_000)
+    """Time bucket of the duplicate window: half of it (at least a minute). Trimming drops
+    whole keys (at most 1.5 windows are kept) and a batch searches few buckets (each search
+    is a server call: a bulk batch spanning 10 hours of a district searches ~9)."""
+    return max(window_ms // 2, 60_000)
 
 
 def _fixed_keys(keys: Keys) -> list[str]:
