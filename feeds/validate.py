@@ -353,7 +353,7 @@ class Validator:
             flags.append(Flag.CLOCK_SKEW)
 
         attrs: dict[str, Any] = {}
-        if len(obj) > 14 or not obj.keys() <= REPORT_FIELDS:
+        if not obj.keys() <= REPORT_FIELDS:
             attrs = {k: v for k, v in obj.items() if k not in REPORT_FIELDS}
         extra = g("attrs")
         if extra:
