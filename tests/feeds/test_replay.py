@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -12,7 +13,7 @@ from feeds.catalog import Catalog
 from feeds.ingest import Ingestor, read_dead_letters
 from feeds.mappings import Mapping, MappingError
 from feeds.model import decode_entry
-from feeds.normalise import CellLocator, load_locator
+from feeds.normalise import load_locator
 from feeds.replay import _paced, replay_file, timeline
 from feeds.settings import CONFIG_DIR
 from tests.feeds.factories import report
@@ -75,10 +76,7 @@ def test_pacing_follows_the_speed() -> None:
 @pytest.mark.integration
 def test_the_real_los_angeles_export_replays_end_to_end(store, client) -> None:
     mapping = Mapping.load(LA_MAPPING, CATALOG)
-    try:
-        locator = load_locator(store.settings, mapping.jurisdiction)
-    except Exception:  # noqa: BLE001 - the councils layer may not load; replay still works
-        locator = CellLocator(store.settings.h3_resolution)
+    locator = load_locator(store.settings, mapping.jurisdiction)  # the 99 Neighborhood Councils
     ing = Ingestor.from_store(store, locator=locator, catalog=mapping.extend_catalog(CATALOG), case_prefix="LA")
     summary = replay_file(ing, LA_FILE, mapping, progress=False)
     print("\n".join(summary.lines()))
@@ -88,6 +86,15 @@ def test_the_real_los_angeles_export_replays_end_to_end(store, client) -> None:
     entries = [decode_entry(i, f) for i, f in client.xrange(store.keys.log, count=3)]
     assert entries[0].case_id.startswith("LA2001") and entries[0].data["channel"] == "la311"
     assert entries[0].at == entries[0].data["reported_at"]  # the source's clock is re-enacted
+    flags: Counter[str] = Counter()
+    councils = set()
+    for _, f in client.xrange(store.keys.log):
+        if f[b"k"] == b"report":
+            d = orjson.loads(f[b"d"])
+            flags.update(d["flags"])
+            councils.add(d["grid_id"])
+    assert flags == {"outside_jurisdiction": 139, "no_location": 11}  # 98.6 % fall inside a council
+    assert len(councils - {""}) == 99
     # replaying again changes nothing
     again = replay_file(ing, LA_FILE, mapping, progress=False, max_rows=300)
     assert again.accepted == 0 and again.status["reports:duplicate"] == 300
