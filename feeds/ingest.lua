@@ -108,7 +108,10 @@ local function add_cand(cat, lon, lat, chan, t, case)
   if not b then b = {} cands[cat] = b end
   local k = floor(lon / bx) * 1e6 + floor(lat / by)
   local list = b[k]
-  if not list then list = {} b[k] = list end
+  if not list then  -- the usual case: a cell's first candidate, one allocation of the right size
+    b[k] = {lon, lat, chan, t, case}
+    return
+  end
   local n = #list
   list[n + 1], list[n + 2], list[n + 3], list[n + 4], list[n + 5] = lon, lat, chan, t, case
 end
