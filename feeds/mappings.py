@@ -186,7 +186,7 @@ class Mapping:
             opts = {"dtype": str, "keep_default_na": False, "na_values": [""], **self.csv_options}
             yield from pd.read_csv(source, chunksize=chunk_rows, **opts)
         elif fmt == "jsonl":
-            yield from pd.read_json(source, lines=True, chunksize=chunk_rows, dtype=False)
+            yield from pd.read_json(source, lines=True, chunksize=chunk_rows, dtype=False, convert_dates=False)
         else:
             raise MappingError(f"{self.path}: format must be csv or jsonl, got {self.format!r}")
 

@@ -257,3 +257,12 @@ def test_the_pipelined_stream_gives_the_same_answers_in_order(ingestor, client, 
     assert stats["log_entries"] == 150 and stats["dead_letters"] == 5 and stats["cases"] == 150
     ids = [e.id for e in log_entries(client, store.keys)]
     assert ids == [r.id for b in out for r in b if r.status == "accepted"]
+
+
+def test_a_large_list_goes_in_several_round_trips_in_order(store, locator, client) -> None:
+    ing = Ingestor.from_store(store, locator=locator, batch_size=10)
+    items = [report(source_id=f"L{i}", lon=FAR[0] + i * 1e-4) if i % 7 else {"bad": i} for i in range(25)]
+    res = ing.ingest(items, now=NOW)
+    assert [r.status for r in res] == ["rejected" if i % 7 == 0 else "accepted" for i in range(25)]
+    assert [e.data["source_id"] for e in log_entries(client, store.keys)] == [
+        f"L{i}" for i in range(25) if i % 7]

@@ -138,3 +138,16 @@ def test_a_csv_with_its_own_mapping_and_a_speed(tmp_path: Path, ingestor, client
     assert entries[0].data["grid_id"] and entries[0].data["src_crs"] == "GCJ02"
     assert entries[1].data["category"] == "CG-MANHOLE" and entries[1].data["description"] == "井盖问题"
     assert entries[0].data["attrs"] == {"状态": "已办结"}
+
+
+def test_json_lines_through_a_mapping_keep_plain_values(tmp_path: Path) -> None:
+    rows = [{"id": f"A{i}", "created_date": "2026-11-25 09:00:00", "x": 121.55, "y": 29.82, "n": i} for i in range(3)]
+    data = tmp_path / "x.jsonl"
+    data.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    m = Mapping.load(write(tmp_path / "m.json", {
+        "fields": {"channel": {"value": "oa"}, "source_id": "id", "reported_at": "created_date", "lon": "x",
+                   "lat": "y"}, "attrs": ["n", "created_date"]}), CATALOG)
+    [item, *_] = m.items(next(m.read(data)))
+    assert item == {"channel": "oa", "source_id": "A0", "reported_at": 1_795_568_400_000, "lon": 121.55,
+                    "lat": 29.82, "crs": "WGS84", "attrs": {"n": 0, "created_date": "2026-11-25 09:00:00"}}
+    orjson.dumps(item)  # storable as is
