@@ -155,13 +155,14 @@ def project(state: dict | None, keys: Keys, policy: al.AlertPolicy, raw: bytes |
 
 
 class Writes:
-    """The writes of one batch, grouped by key, sent as a handful of commands.
+    """The writes of one batch, grouped by key: one command per key, not one per case.
 
-    Each case contributes a few small writes (zset memberships, counters); sent one command at
-    a time that is ~6 commands per log entry and redis-py spends ~30 µs packing and parsing
-    each. Grouped per key and carried by one server-side script call (``APPLY_LUA``), a batch of
-    500 entries costs a few commands. ``hincrby`` lets ``feeds.heat_counters.record_heat_many``
-    write into it like into a pipeline.
+    Each case contributes a few small writes (zset memberships, counters); a batch of 1,000
+    entries touches a few hundred keys, so it becomes a few hundred plain commands in the
+    batch's MULTI/EXEC (packed by the worker's own RESP encoder). Plain commands, not a script:
+    a Lua script carrying them as JSON cost the server more (decoding and re-dispatching each
+    write) than the commands themselves. ``hincrby`` lets
+    ``feeds.heat_counters.record_heat_many`` write into it like into a pipeline.
     """
 
     def __init__(self) -> None:
@@ -179,46 +180,22 @@ class Writes:
         h[field] = h.get(field, 0) + int(n)
 
     def flush(self, tx: Any) -> None:
-        """Queue the grouped writes on ``tx`` (a MULTI pipeline)."""
+        """Queue the grouped writes on ``tx`` (a MULTI pipeline, or the worker's command queue)."""
         if self.strings:
             tx.mset(self.strings)
         for key, mapping in self.hset.items():
             tx.hset(key, mapping=mapping)
-        keys: list[str] = []
-        ops: list[list] = []
-
-        def op(cmd: str, key: str, args: list[str]) -> None:
-            keys.append(key)
-            for i in range(0, len(args), _MAX_ARGS):
-                ops.append([cmd, len(keys), *args[i:i + _MAX_ARGS]])
-
         for key, fields in self.hdel.items():
-            op("HDEL", key, fields)
-        for key, mapping in self.zadd.items():
-            op("ZADD", key, [x for m, sc in mapping.items() for x in (repr(sc), m)])
+            tx.hdel(key, *fields)
+        for key, scores in self.zadd.items():
+            tx.zadd(key, scores)
         for key, members in self.zrem.items():
-            op("ZREM", key, members)
-        for key, members in self.sadd.items():
-            op("SADD", key, sorted(members))
+            tx.zrem(key, *members)
+        for key, codes in self.sadd.items():
+            tx.sadd(key, *sorted(codes))
         for key, counts in self.incr.items():
             for f, n in counts.items():
-                ops.append(["HINCRBY", len(keys) + 1, f, str(n)])
-            keys.append(key)
-        if ops:
-            tx.eval(APPLY_LUA, len(keys), *keys, orjson.dumps(ops))
-
-
-_MAX_ARGS = 4000  # Lua's unpack() limit is ~8,000 values
-
-#: Runs a batch's grouped writes: ARGV[1] = JSON [[command, key index, arg, ...], ...] (all args strings).
-APPLY_LUA = """
-local ops = cjson.decode(ARGV[1])
-for i = 1, #ops do
-  local op = ops[i]
-  redis.call(op[1], KEYS[op[2]], unpack(op, 3))
-end
-return #ops
-"""
+                tx.hincrby(key, f, n)
 
 
 def write_diff(w: Writes, keys: Keys, case_id: str, old: Projection, new: Projection) -> None:

@@ -73,6 +73,10 @@ class WorkCalendar:
     work_hours: tuple[tuple[int, int], ...] = ((8 * 60 + 30, 12 * 60), (13 * 60 + 30, 17 * 60 + 30))
     _cache: dict[date, tuple[bool, bool]] = field(default_factory=dict, repr=False)
     _warned: set[int] = field(default_factory=set, repr=False)
+    # Memos (pure functions of a local day; a report starts several clocks, each walking days):
+    # each day's midnight, and the end of "n working days after day d".
+    _midnights: dict[date, int] = field(default_factory=dict, repr=False, compare=False)
+    _working_days_ends: dict[tuple[date, int], Deadline] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._zone = ZoneInfo(self.tz)
@@ -131,14 +135,27 @@ class WorkCalendar:
         return datetime.fromtimestamp(ms / 1000, self._zone).date()
 
     def _midnight_ms(self, d: date) -> int:
-        return int(datetime.combine(d, time(0), self._zone).timestamp() * 1000)
+        hit = self._midnights.get(d)
+        if hit is None:
+            if len(self._midnights) > 100_000:
+                self._midnights.clear()
+            hit = self._midnights[d] = int(datetime.combine(d, time(0), self._zone).timestamp() * 1000)
+        return hit
 
     def add_working_days(self, start_ms: int, n: int) -> Deadline:
         """End (24:00 local) of the n-th working day after the start's day; the start day does not count.
 
         n == 0 means the end of the start day itself.
         """
-        d = self.local_date(start_ms)
+        key = (self.local_date(start_ms), n)
+        hit = self._working_days_ends.get(key)
+        if hit is None:
+            if len(self._working_days_ends) > 100_000:
+                self._working_days_ends.clear()
+            hit = self._working_days_ends[key] = self._working_days_end(*key)
+        return hit
+
+    def _working_days_end(self, d: date, n: int) -> Deadline:
         fallback = False
         counted = 0
         for _ in range(_MAX_DAYS):
