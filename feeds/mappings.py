@@ -22,11 +22,13 @@ import pandas as pd
 
 from feeds.catalog import Catalog, Category, Channel, Department
 from feeds.model import UpdateKind
+from feeds.validate import Reason, Rejection
 
 #: fields a mapping may fill (``reporter.*`` become the reporter object)
 TARGETS = ("channel", "source_id", "category", "level", "lon", "lat", "crs", "address", "description",
            "reporter.name", "reporter.phone", "reporter.id_number", "reported_at", "dept")
 TIME_TARGETS = ("reported_at",)
+_RAW = "\x00raw"  # column of undecodable JSON lines (no real column can be named so)
 
 
 class MappingError(ValueError):
@@ -186,13 +188,19 @@ class Mapping:
             opts = {"dtype": str, "keep_default_na": False, "na_values": [""], **self.csv_options}
             yield from pd.read_csv(source, chunksize=chunk_rows, **opts)
         elif fmt == "jsonl":
-            yield from pd.read_json(source, lines=True, chunksize=chunk_rows, dtype=False, convert_dates=False)
+            yield from _json_lines(source, chunk_rows)
         else:
             raise MappingError(f"{self.path}: format must be csv or jsonl, got {self.format!r}")
 
     # --- mapping --------------------------------------------------------------------------------
-    def items(self, df: pd.DataFrame) -> list[dict[str, Any]]:
-        """The rows of one chunk as ingest items: reports, then the updates they imply."""
+    def items(self, df: pd.DataFrame) -> list[Any]:
+        """The rows of one chunk as ingest items: reports, then the updates they imply (and a
+        ``Rejection`` for each line that was not a JSON object: dead-lettered by ingest)."""
+        undecodable: list[Any] = []
+        if _RAW in df.columns:  # JSON lines that were not JSON objects
+            bad = df[_RAW].notna()
+            undecodable = [Rejection(0, Reason.INVALID_JSON, "not a JSON object", raw) for raw in df.loc[bad, _RAW]]
+            df = df[~bad].drop(columns=[_RAW])
         missing = sorted({c for r in self.fields.values() for c in r.columns()} - set(df.columns))
         if missing:
             raise MappingError(f"{self.path}: the file has no column(s) {missing}; it has {list(df.columns)}")
@@ -219,7 +227,7 @@ class Mapping:
                     item["attrs"] = a
             out.append(item)
         out.extend(self._updates(df, reports))
-        return out
+        return out + undecodable
 
     def _column(self, df: pd.DataFrame, target: str, rule: FieldRule) -> Any:
         if rule.value is not None:
@@ -273,6 +281,28 @@ class Mapping:
                 out.append({"kind": rule.kind, "channel": row["channel"], "source_id": row["source_id"],
                             "at": when, "update_id": f"{rule.kind}@{when}", **rule.data})
         return out
+
+
+def _json_lines(source: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """JSON lines as DataFrames, values as given (no type or date guessing); blank lines skipped."""
+    import gzip
+
+    opener = gzip.open if source.suffix == ".gz" else open
+    rows: list[dict[str, Any]] = []
+    with opener(source, "rb") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    obj = {_RAW: line}  # becomes a rejection in items(): dead-lettered, not fatal
+                rows.append(obj if isinstance(obj, dict) else {_RAW: line})
+            if len(rows) >= chunk_rows:
+                yield pd.DataFrame.from_records(rows)
+                rows = []
+    if rows:
+        yield pd.DataFrame.from_records(rows)
 
 
 def _guess_format(path: Path) -> str:

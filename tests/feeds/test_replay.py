@@ -151,3 +151,15 @@ def test_json_lines_through_a_mapping_keep_plain_values(tmp_path: Path) -> None:
     assert item == {"channel": "oa", "source_id": "A0", "reported_at": 1_795_568_400_000, "lon": 121.55,
                     "lat": 29.82, "crs": "WGS84", "attrs": {"n": 0, "created_date": "2026-11-25 09:00:00"}}
     orjson.dumps(item)  # storable as is
+
+
+@pytest.mark.integration
+def test_a_broken_line_in_a_mapped_json_lines_file_is_dead_lettered(tmp_path: Path, ingestor, client, store) -> None:
+    data = tmp_path / "x.jsonl"
+    data.write_bytes(b'{"id": "B1", "t": 1795600000000, "x": 121.55, "y": 29.82}\n{broken\n[1, 2]\n')
+    m = Mapping.load(write(tmp_path / "m.json", {
+        "fields": {"channel": {"value": "oa"}, "source_id": "id", "reported_at": "t", "lon": "x", "lat": "y"}}),
+        CATALOG)
+    summary = replay_file(ingestor, data, m, progress=False)
+    assert summary.accepted == 1 and summary.rejected == 2
+    assert {d["raw"] for d in read_dead_letters(client, store.keys)} == {b"{broken", b"[1, 2]"}
