@@ -10,6 +10,7 @@ time with pandas, so a district-year replays in seconds.
 
 from __future__ import annotations
 
+import logging
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ import pandas as pd
 from feeds.catalog import Catalog, Category, Channel, Department
 from feeds.model import UpdateKind
 from feeds.validate import Reason, Rejection
+
+log = logging.getLogger(__name__)
 
 #: fields a mapping may fill (``reporter.*`` become the reporter object)
 TARGETS = ("channel", "source_id", "category", "level", "lon", "lat", "crs", "address", "description",
@@ -185,12 +188,38 @@ class Mapping:
         source = Path(source)
         fmt = _guess_format(source) if self.format == "auto" else self.format
         if fmt == "csv":
-            opts = {"dtype": str, "keep_default_na": False, "na_values": [""], **self.csv_options}
-            yield from pd.read_csv(source, chunksize=chunk_rows, **opts)
+            yield from self._csv(source, chunk_rows)
         elif fmt == "jsonl":
             yield from _json_lines(source, chunk_rows)
         else:
             raise MappingError(f"{self.path}: format must be csv or jsonl, got {self.format!r}")
+
+    def _csv(self, source: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """CSV with pandas' fast reader; on a malformed line, the rest of the file is read with
+        the tolerant one, and each malformed line becomes a rejection (dead-lettered)."""
+        opts = {"dtype": str, "keep_default_na": False, "na_values": [""], **self.csv_options}
+        done = 0
+        try:
+            for df in pd.read_csv(source, chunksize=chunk_rows, **opts):
+                done += len(df)
+                yield df
+            return
+        except pd.errors.ParserError as e:
+            log.warning("%s: malformed CSV (%s); reading on with the tolerant parser", source, e)
+        bad: list[str] = []
+
+        def keep(fields: list[str]) -> None:
+            bad.append(",".join(fields))
+            return None
+
+        for df in pd.read_csv(source, chunksize=chunk_rows, engine="python", on_bad_lines=keep,
+                              skiprows=range(1, done + 1), **opts):
+            yield df
+            if bad:
+                yield pd.DataFrame({_RAW: bad})
+                bad = []
+        if bad:
+            yield pd.DataFrame({_RAW: bad})
 
     # --- mapping --------------------------------------------------------------------------------
     def items(self, df: pd.DataFrame) -> list[Any]:
@@ -199,8 +228,12 @@ class Mapping:
         undecodable: list[Any] = []
         if _RAW in df.columns:  # JSON lines that were not JSON objects
             bad = df[_RAW].notna()
-            undecodable = [Rejection(0, Reason.INVALID_JSON, "not a JSON object", raw) for raw in df.loc[bad, _RAW]]
+            undecodable = [Rejection(0, Reason.INVALID_JSON if isinstance(raw, bytes) else Reason.INVALID_FIELD,
+                                     "not a JSON object" if isinstance(raw, bytes) else "malformed CSV line", raw)
+                           for raw in df.loc[bad, _RAW]]
             df = df[~bad].drop(columns=[_RAW])
+            if df.empty:
+                return undecodable
         missing = sorted({c for r in self.fields.values() for c in r.columns()} - set(df.columns))
         if missing:
             raise MappingError(f"{self.path}: the file has no column(s) {missing}; it has {list(df.columns)}")
@@ -252,16 +285,23 @@ class Mapping:
         return col.astype(object).where(col.notna(), None).to_numpy()
 
     def times(self, col: pd.Series) -> np.ndarray:
-        """Epoch ms (or None) from the export's time text, in the mapping's zone."""
-        if pd.api.types.is_numeric_dtype(col):
-            return col.astype(object).where(col.notna(), None).to_numpy()
-        fmt = self.time_format or "mixed"
-        ts = pd.to_datetime(col, format=fmt, errors="coerce")
-        if ts.dt.tz is None:
-            ts = ts.dt.tz_localize(self.timezone, ambiguous="NaT", nonexistent="shift_forward")
-        ms = pd.Series(ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ms]")
-                       .astype("int64"), index=col.index)
-        return ms.astype(object).where(ts.notna(), None).to_numpy()
+        """Epoch ms (or None) from the export's times: epoch numbers (ms, or s below 1e11) or
+        text in ``time_format`` (default: any ISO-like text), zone-less text in the mapping's zone."""
+        out = pd.Series(None, index=col.index, dtype=object)
+        num = pd.to_numeric(col, errors="coerce")
+        is_num = num.notna()
+        if is_num.any():
+            n = num[is_num].astype("float64")
+            out[is_num] = np.where(n.abs() < 1e11, n * 1000, n).astype("int64").tolist()
+        text = col[~is_num & col.notna()]
+        if len(text):
+            ts = pd.to_datetime(text, format=self.time_format or "mixed", errors="coerce")
+            if ts.dt.tz is None:
+                ts = ts.dt.tz_localize(self.timezone, ambiguous="NaT", nonexistent="shift_forward")
+            ok = ts.notna()
+            ms = ts[ok].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ms]").astype("int64")
+            out[ok[ok].index] = ms.tolist()
+        return out.to_numpy()
 
     def _updates(self, df: pd.DataFrame, reports: pd.DataFrame) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -163,3 +163,17 @@ def test_a_broken_line_in_a_mapped_json_lines_file_is_dead_lettered(tmp_path: Pa
     summary = replay_file(ingestor, data, m, progress=False)
     assert summary.accepted == 1 and summary.rejected == 2
     assert {d["raw"] for d in read_dead_letters(client, store.keys)} == {b"{broken", b"[1, 2]"}
+
+
+@pytest.mark.integration
+def test_a_malformed_csv_line_is_dead_lettered_and_the_rest_replays(tmp_path: Path, ingestor, client, store) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text("id,t,x,y\nC1,1795600000000,121.55,29.82\nC2,1795600000001,121.55,29.82,extra,fields\n"
+                   "C3,1795600000002,121.56,29.83\n", encoding="utf-8")
+    m = Mapping.load(write(tmp_path / "m.json", {
+        "fields": {"channel": {"value": "oa"}, "source_id": "id", "reported_at": "t", "lon": "x", "lat": "y"}}),
+        CATALOG)
+    summary = replay_file(ingestor, csv, m, progress=False)
+    assert summary.accepted == 2 and summary.rejected == 1
+    [dl] = read_dead_letters(client, store.keys)
+    assert dl["reason"] == "invalid_field" and dl["raw"] == b"C2,1795600000001,121.55,29.82,extra,fields"
