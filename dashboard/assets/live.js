@@ -28,9 +28,34 @@
   };
   window.Live = S;
 
+  // set_props, coalesced per animation frame: a burst of messages costs one React update per
+  // component (plain props: last wins; Patch objects on the same prop: operations concatenated)
+  var Q = {}, Qids = [], Qtimer = null;
+  function isPatch(v) { return v && typeof v === "object" && v.__dash_patch_update; }
   function sp(id, props) {
-    try { window.dash_clientside.set_props(id, props); return true; }
-    catch (e) { return false; }
+    var e = Q[id];
+    if (!e) { e = Q[id] = {}; Qids.push(id); }
+    for (var k in props) {
+      var v = props[k], prev = e[k];
+      if (isPatch(v) && prev !== undefined) {
+        if (isPatch(prev)) { prev.operations = prev.operations.concat(v.operations); continue; }
+        flush(); return sp(id, props);           // a patch on a value set this frame: apply that first
+      }
+      e[k] = isPatch(v) ? { __dash_patch_update: v.__dash_patch_update, operations: v.operations.slice() } : v;
+    }
+    if (Qtimer === null) {
+      Qtimer = setTimeout(flush, 16);           // a timer, not rAF: flushes in a hidden tab too
+      window.requestAnimationFrame(flush);
+    }
+    return true;
+  }
+  function flush() {
+    if (Qtimer !== null) { clearTimeout(Qtimer); Qtimer = null; }
+    var ids = Qids, q = Q;
+    Q = {}; Qids = [];
+    for (var i = 0; i < ids.length; i++) {
+      try { window.dash_clientside.set_props(ids[i], q[ids[i]]); } catch (e) { /* a component not on this page */ }
+    }
   }
   function Patch() { return new window.dash_clientside.Patch(); }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
