@@ -37,3 +37,20 @@ def test_environment_values_are_parsed_to_their_types(tmp_path: Path) -> None:
     assert s.h3_resolution == 9 and s.demo is False
     assert s.data_dir == tmp_path and s.dedup_radius_m == 500.0
     assert Settings.from_env({}).redis_url is None
+
+
+def test_readme_defaults_match_the_settings_defaults() -> None:
+    """The table's default column must not drift from the code (paths and unset values aside)."""
+    text = README.read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([A-Z0-9_]+)` \| `([^`]*)` \|", text, flags=re.M))
+    wrong = {}
+    for f in fields(Settings):
+        default = f.default
+        name = f.metadata["env"]
+        if name not in rows or not isinstance(default, bool | int | float | str):
+            continue
+        expected = ("1" if default else "0") if isinstance(default, bool) else \
+            (f"{default:g}" if isinstance(default, float) else str(default))
+        if rows[name] != expected:
+            wrong[name] = (rows[name], expected)
+    assert wrong == {}
