@@ -28,6 +28,7 @@ classifies exactly as the live run did.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -35,12 +36,11 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -56,6 +56,7 @@ from feeds.supervision.readmodels import Projection, Writes, project, write_diff
 from feeds.supervision.routing import GridLookup
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PROJECTION_CACHE = 5_000  # cases whose last written state and projection are kept (~15 kB each)
 REPLAY_LAG_MS = 60_000  # an entry appended this long after it happened is history being replayed
@@ -107,6 +108,30 @@ for i = 1, #items do
 end
 return n
 """
+
+
+def _collector_paused(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Run ``method`` with Python's cyclic garbage collector held off (reading, applying, scanning a batch).
+
+    A batch allocates tens of container objects per entry (decoded entries, states, projections,
+    grouped writes); the collector, triggered every 700 new containers, kept traversing them and
+    every cached state: ~20 % of the worker's CPU on the benchmark. Case states and projections
+    are trees (no reference cycles), so reference counting frees them as before; the collector
+    runs as usual again once the method returns. Nested, or switched off by the application:
+    left as it is.
+    """
+
+    @functools.wraps(method)
+    def paused(*args: Any, **kwargs: Any) -> _T:
+        if not gc.isenabled():
+            return method(*args, **kwargs)
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
 
 
 class Clock(Protocol):
@@ -202,6 +227,7 @@ class Worker:
         self.tz = ZoneInfo(self.settings.timezone)
         self.stats = Stats()
         self._pending_first = True
+        self._scan_owed = False  # the last batch was full: the next one starts with the deadline scan
         self._behind = False
         self._watermark = 0
         self._last_append = 0
@@ -288,6 +314,7 @@ class Worker:
             self._last_seen = _str(resp[0][1][-1][0])
         return self._read_group(">")
 
+    @_collector_paused
     def _read_group(self, start: str) -> list[tuple[Any, dict]]:
         """XREADGROUP of up to ``batch_size`` entries (``start``: '>' new, '0' this consumer's pending).
 
@@ -336,11 +363,19 @@ class Worker:
         return done
 
     def run_once(self, block_ms: int | None = None) -> Stats:
-        """Read and apply one batch, then scan the due deadlines; returns this round's stats."""
+        """Read and apply one batch, then scan the due deadlines; returns this round's stats.
+
+        While catching up (the batch was full), the scan after a batch rides in the next batch's
+        transaction instead (``process(scan_at=...)``): the same timers fire at the same instant,
+        before that batch's entries are applied, and a batch costs one transaction (one fsync).
+        """
         self.ensure_group()
         entries = self._read(block_ms)
-        st = self.process(entries) if entries else Stats()
-        st.scanned = self.scan()
+        scan_at = self.scan_time() if entries and self._scan_owed else None
+        st = self.process(entries, scan_at=scan_at) if entries else Stats()
+        self._scan_owed = len(entries) >= self.batch_size
+        if not self._scan_owed:
+            st.scanned += self.scan()
         self.stats.add(st)
         return st
 
@@ -376,12 +411,13 @@ class Worker:
                 backoff = min(backoff * 2, 10.0)
 
     # --- applying entries ----------------------------------------------------------------------
-    def process(self, raw_entries: list[tuple[Any, dict]], ack: bool = True) -> Stats:
-        """Apply a batch of raw stream entries in one transaction (retried on a WATCH conflict)."""
-        with _collector_paused():
-            return self._process(raw_entries, ack)
+    @_collector_paused
+    def process(self, raw_entries: list[tuple[Any, dict]], ack: bool = True, scan_at: int | None = None) -> Stats:
+        """Apply a batch of raw stream entries in one transaction (retried on a WATCH conflict).
 
-    def _process(self, raw_entries: list[tuple[Any, dict]], ack: bool) -> Stats:
+        ``scan_at``: first advance, in the same transaction, the cases whose timers are due at that
+        instant (the deadline scan that would otherwise be a transaction of its own before it).
+        """
         st = Stats(entries=len(raw_entries), batches=1)
         decoded: list[LogEntry] = []
         batch = _Batch()
@@ -409,24 +445,37 @@ class Worker:
             last_at = decoded[-1].at if decoded else self._watermark
             self._lag = append_ms(last) - last_at
         now = self.present()  # for the SLA state in deltas only; timers fire at their own time
+        due = self._due_cases_for_batch(scan_at, st) if scan_at is not None else []
         static_dead = list(batch.dead)
         for _attempt in range(20):
             batch.dead = list(static_dead)
             batch.reports, batch.alert_events, batch.logs = [], [], []
-            if self._commit(decoded, now, batch, st, ids if ack else []):
+            if self._commit(decoded, now, batch, st, ids if ack else [], due, scan_at):
                 break
             st.retries += 1
         else:
             raise RuntimeError("supervision: 20 WATCH conflicts in a row on one batch")
         return st
 
-    def _commit(self, entries: list[LogEntry], now: int, batch: _Batch, st: Stats, ack_ids: list[str]) -> bool:
-        """Load, apply, write, ack — atomically; False when another writer touched a case meanwhile."""
+    def _due_cases_for_batch(self, scan_at: int, st: Stats, limit: int = 2000) -> list[str]:
+        """Cases whose timers are due at ``scan_at``, to advance in the batch's transaction; more
+        than ``limit`` (a long outage): scanned in transactions of their own first, none left."""
+        due = self._due_cases(scan_at, limit)
+        if len(due) < limit:
+            return due
+        st.scanned += self.scan(scan_at, limit)
+        return []
+
+    def _commit(self, entries: list[LogEntry], now: int, batch: _Batch, st: Stats, ack_ids: list[str],
+                due: list[str], scan_at: int | None) -> bool:
+        """Load, (scan,) apply, write, ack — atomically; False when another writer touched a case meanwhile."""
         keys = self.keys
-        case_ids = list(dict.fromkeys(e.case_id for e in entries))
+        case_ids = list(dict.fromkeys([*due, *(e.case_id for e in entries)]))
         counts = {"applied": 0, "duplicates": 0, "parked": 0}
 
         def compute(states: dict[str, dict | None], old: dict[str, Projection], tx: _Queue) -> None:
+            if scan_at is not None and due:
+                self._fire_timers(states, due, scan_at, batch, counts)
             for e in entries:
                 c = e.case_id
                 tr = lc.apply(states.get(c), e, self.rules)
@@ -435,6 +484,9 @@ class Worker:
                 for eff in tr.effects:
                     self._effect(eff, c, batch, counts)
             touched = self._write(tx, states, old, batch, now)
+            if due:
+                self._forget_deleted(tx, states, due)
+                tx.hset(keys.sv_meta, "last_scan", scan_at)
             if ack_ids:
                 tx.xack(keys.log, keys.sv_group, *ack_ids)
             tx.hset(keys.sv_meta, mapping={"watermark": self._watermark, "last_append": self._last_append,
@@ -444,6 +496,7 @@ class Worker:
 
         if not self._transact(case_ids, compute):
             return False
+        st.scanned += len(due)
         st.applied += counts["applied"]
         st.duplicates += counts["duplicates"]
         st.parked += counts["parked"]
@@ -464,10 +517,6 @@ class Worker:
         On one raw connection: redis-py's Pipeline spends a round trip on WATCH and another on each
         read while watching, and a scan tick is mostly round trips.
         """
-        with _collector_paused():
-            return self._transact_on_connection(case_ids, compute)
-
-    def _transact_on_connection(self, case_ids: list[str], compute: Callable[[dict, dict, _Queue], None]) -> bool:
         pool = self.client.connection_pool
         conn = pool.get_connection()
         try:
@@ -657,22 +706,44 @@ class Worker:
         return small
 
     # --- the deadline scan ---------------------------------------------------------------------
+    @_collector_paused
     def scan(self, now: int | None = None, limit: int = 2000) -> int:
         """Advance every case whose next timer is due at ``now``; returns how many cases moved."""
         now = self.scan_time() if now is None else now
         done = 0
         for _ in range(10_000):
-            due = self.client.zrangebyscore(self.keys.deadlines, "-inf", now, start=0, num=limit)
-            if not due:
+            case_ids = self._due_cases(now, limit)
+            if not case_ids:
                 break
-            case_ids = [c.decode() if isinstance(c, bytes) else c for c in due]
             for _attempt in range(20):
                 if self._advance_cases(case_ids, now):
                     break
             done += len(case_ids)
-            if len(due) < limit:
+            if len(case_ids) < limit:
                 break
         return done
+
+    def _due_cases(self, now: int, limit: int) -> list[str]:
+        """The due slice: up to ``limit`` cases whose next timer is at or before ``now``."""
+        due = self.client.zrangebyscore(self.keys.deadlines, "-inf", now, start=0, num=limit)
+        return [c.decode() if isinstance(c, bytes) else c for c in due]
+
+    def _fire_timers(self, states: dict[str, dict | None], case_ids: list[str], at: int, batch: _Batch,
+                     counts: dict) -> None:
+        """Advance each case's timers to ``at``, each firing at its own instant (effects into ``batch``)."""
+        for c in case_ids:
+            s = states[c]
+            if s is not None:
+                effects: list[tuple] = []
+                lc.advance(s, at, self.rules, effects)
+                for eff in effects:
+                    self._effect(eff, c, batch, counts)
+
+    def _forget_deleted(self, tx: _Queue, states: dict[str, dict | None], case_ids: list[str]) -> None:
+        """A deadline member whose case no longer exists (deleted by hand) leaves the sorted set."""
+        gone = [c for c in case_ids if states[c] is None]
+        if gone:
+            tx.zrem(self.keys.deadlines, *gone)
 
     def _advance_cases(self, case_ids: list[str], now: int) -> bool:
         keys = self.keys
@@ -680,16 +751,9 @@ class Worker:
         counts = {"applied": 0, "duplicates": 0, "parked": 0}
 
         def compute(states: dict[str, dict | None], old: dict[str, Projection], tx: _Queue) -> None:
-            for c, s in states.items():
-                if s is not None:
-                    effects: list[tuple] = []
-                    lc.advance(s, now, self.rules, effects)
-                    for eff in effects:
-                        self._effect(eff, c, batch, counts)
+            self._fire_timers(states, case_ids, now, batch, counts)
             touched = self._write(tx, states, old, batch, now)
-            gone = [c for c, s in states.items() if s is None]  # a member whose case was deleted
-            if gone:
-                tx.zrem(keys.deadlines, *gone)
+            self._forget_deleted(tx, states, case_ids)
             self._queue_publish(tx, states, old, batch, touched, now)
             tx.hset(keys.sv_meta, "last_scan", now)
 
@@ -698,26 +762,6 @@ class Worker:
         self.stats.alerts += sum(1 for ev in batch.alert_events if ev[0] == "raised")
         self._kpi_dirty = self._kpi_dirty or bool(batch.alert_events)
         return True
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector off while a batch is decoded, applied and written.
-
-    A batch allocates tens of container objects per entry (decoded entries, states, projections,
-    grouped writes); the collector, triggered every 700 new containers, kept traversing them and
-    every cached state: ~20 % of the worker's CPU on the benchmark. Case states and projections
-    are trees (no reference cycles), so reference counting frees them as before; the collector
-    runs as usual again once the batch is done. Nested or already switched off: left as it is.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _resp(cmds: list[tuple]) -> bytes:
