@@ -87,7 +87,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     try:
         w = Worker(client, Keys(settings.namespace), settings, clock=_clock(args.now), consumer="rebuild",
                    publish=False)
-        st = rebuild(w)
+        st = rebuild(w, pack_heat=True)
         print(orjson.dumps({"entries": st.entries, "applied": st.applied, "dead": st.dead,
                             "duplicates": st.duplicates, "scanned": st.scanned}).decode())
         return 0

@@ -38,7 +38,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from feeds.catalog import Catalog
-from feeds.heat_counters import record_heat_many
+from feeds.heat_counters import pack_heat_days, record_heat_many
 from feeds.keys import Keys
 from feeds.model import LogEntry, decode_entry
 from feeds.settings import Settings
@@ -62,6 +62,7 @@ PROJECTION_CACHE = 5_000  # cases whose last written state and projection are ke
 REPLAY_LAG_MS = 60_000  # an entry appended this long after it happened is history being replayed
 KPI_TICK_MS = 10_000
 CASE_DELTAS_PER_BATCH = 200  # more changed cases than this in one batch: one "cases" summary instead
+HEAT_PACK_DAYS = 31  # when the day rolls over, the heat packs of the month before are built or refreshed
 
 # Deltas and backlog counts, published inside the batch's MULTI so they go out iff it commits.
 # KEYS: 1 delta_seq, then (open, near, due) per backlog; ARGV: channel, now, n_msgs, msgs..., (scope, code)...
@@ -240,6 +241,8 @@ class Worker:
         self._meta_loaded = False
         self._last_seen = "$"
         self._cache: OrderedDict[str, _Committed] = OrderedDict()  # cases this worker last wrote
+        self.heat_span: tuple[str, str] | None = None  # first and last day ('YYYYMMDD') this worker counted
+        self._heat_day: date | None = None  # the local day the loop last saw (the packs follow its roll-over)
 
     # --- clock ---------------------------------------------------------------------------------
     def present(self) -> int:
@@ -401,6 +404,7 @@ class Worker:
                     self._claim()
                 if self.publish and self._kpi_dirty and wall - self._last_kpi >= KPI_TICK_MS:
                     self.publish_kpi_tick()
+                self._pack_heat_when_the_day_rolls_over(wall)
                 backoff = 0.1
             except Exception as e:  # the server went away, a bug in one batch: log, back off, go on
                 if stop_event.is_set():
@@ -409,6 +413,27 @@ class Worker:
                 log.exception("supervision worker: %s; retrying in %.1fs", e, backoff)
                 stop_event.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+    # --- heat packs ----------------------------------------------------------------------------
+    def _pack_heat_when_the_day_rolls_over(self, wall: int) -> None:
+        """Once a day, at the first loop after local midnight (wall clock), pack the heat counters of
+        the ``HEAT_PACK_DAYS`` days before, so cold heat queries read packs, not hashes. Not at start:
+        a restart does not redo the day's packing (queries pack what they miss anyway)."""
+        today = datetime.fromtimestamp(wall / 1000, self.tz).date()
+        previous, self._heat_day = self._heat_day, today
+        if previous is not None and today != previous:
+            self.pack_heat(today - timedelta(days=HEAT_PACK_DAYS), today - timedelta(days=1))
+
+    def pack_heat(self, first_day: date | str, last_day: date | str) -> int:
+        """Build or refresh the heat packs of these days (``feeds.heat_counters.pack_heat_days``);
+        returns the days with counters. A failure is logged, never raised: packs are derived data."""
+        try:
+            n = pack_heat_days(self.client, self.keys, first_day, last_day)
+        except Exception:  # noqa: BLE001 - the consumer loop must not stop for a cache
+            log.exception("supervision worker: packing heat days %s..%s failed", first_day, last_day)
+            return 0
+        log.info("supervision worker: heat packs of %s..%s current (%d days with counters)", first_day, last_day, n)
+        return n
 
     # --- applying entries ----------------------------------------------------------------------
     @_collector_paused
@@ -631,9 +656,17 @@ class Worker:
         for s, d in zip(counted, days, strict=True):
             if s["grid"]:
                 w.hincrby(self.keys.grid_category_day(d.strftime("%Y-%m-%d")), f"{s['grid']}|{s['category']}", 1)
-        record_heat_many(w, self.keys, [d.strftime("%Y%m%d") for d in days], [s["cell"] or 0 for s in counted],
+        heat_days = [d.strftime("%Y%m%d") for d in days]
+        record_heat_many(w, self.keys, heat_days, [s["cell"] or 0 for s in counted],
                          [s["category"] for s in counted], [s["channel"] for s in counted],
                          [s["level"] for s in counted], [s["dept"] for s in counted])
+        self._note_heat_days(min(heat_days), max(heat_days))
+
+    def _note_heat_days(self, first: str, last: str) -> None:
+        """Widen :attr:`heat_span` (what a rebuild packs at its end)."""
+        if self.heat_span is not None:
+            first, last = min(first, self.heat_span[0]), max(last, self.heat_span[1])
+        self.heat_span = (first, last)
 
     def _dead_letter(self, reason: str, e: LogEntry) -> list[str]:
         """A dead letter as a write-once item for ``_ONCE_LUA`` (fields like the ingest path's)."""
@@ -842,13 +875,15 @@ def clear_read_models(client: Any, keys: Keys) -> int:
     return n
 
 
-def rebuild(worker: Worker, chunk: int = 1000) -> Stats:
+def rebuild(worker: Worker, chunk: int = 1000, *, pack_heat: bool = False) -> Stats:
     """Delete the read models and re-apply the whole log with the same code, then move the
     consumer group to the end. Stop the live workers first; entries appended meanwhile are
-    delivered to them afterwards."""
+    delivered to them afterwards. ``pack_heat`` (what ``python -m feeds.supervision rebuild``
+    does): then pack the heat counters of every day counted, so cold heat queries stay fast."""
     client, keys = worker.client, worker.keys
     clear_read_models(client, keys)
     worker._cache.clear()
+    worker.heat_span = None
     worker._watermark = worker._last_append = worker._lag = 0
     worker._meta_loaded = True
     worker._group_ready = False  # no group frontier: the next chunk is the frontier
@@ -869,6 +904,8 @@ def rebuild(worker: Worker, chunk: int = 1000) -> Stats:
     worker._pending_first = False
     total.scanned += worker.scan()
     worker._group_ready = True
+    if pack_heat and worker.heat_span is not None:
+        worker.pack_heat(*worker.heat_span)
     return total
 
 
