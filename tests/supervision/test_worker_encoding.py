@@ -1,0 +1,30 @@
+"""The worker's RESP encoder: hiredis's C encoder (when installed) and the plain-Python one agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from feeds.supervision import worker
+
+COMMANDS = [
+    ("MULTI",),
+    ("MSET", "{330212}:case:YZ1", b'{"id":"YZ1","text":"\xe5\x8d\xa0\xe9\x81\x93\r\n"}', "{330212}:case:YZ2", b""),
+    ("ZADD", "{330212}:sv:alertq", 10001790000000000.0, "YZ1:sign:overdue", 1790784000000, "YZ2:close:near_due",
+     0.5, "m", 1e-07, "tiny", -3, "neg"),
+    ("HINCRBY", "{330212}:heat:20261001", "8a309a6b1ffffff|CG-VENDOR|app|1|ZFJ", 3),
+    ("HSET", "{330212}:sv:meta", "watermark", 1790784000000, "last_id", "", "lag", 0),
+    ("XACK", "{330212}:log", "supervision", "1790784000000-0", "1790784000001-12"),
+    ("EVAL", "return 1", 0, "中文 参数"),
+    ("EXEC",),
+]
+
+
+def test_python_encoder_writes_resp() -> None:
+    assert worker._resp_python([("SET", "k", b"v\r\n", 12, 1.5)]) == (
+        b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n$2\r\n12\r\n$3\r\n1.5\r\n")
+
+
+def test_hiredis_encoder_gives_the_same_bytes() -> None:
+    if worker._hiredis_pack is None:
+        pytest.skip("hiredis not installed: the plain-Python encoder is the one in use")
+    assert worker._resp(COMMANDS) == worker._resp_python(COMMANDS)
