@@ -573,14 +573,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             heat = measure_heat(browser, quiet, pts, args.rate, 10 if q else 60, watch)
             watch.close()
             base = measure_baseline(browser, quiet, pts, 6 if q else 40, 1.3)
-            # the history (a year is a 2 GB AOF, ~20-30 s to load here) loads while the alerts come due
+            # quick: the history (a year is a 2 GB AOF, ~20-30 s to load here) loads while the alerts
+            # come due; the full run loads it alone (the embedded server's start gives up after 30 s)
             t_start = time.monotonic()
-            prod.spawn()
+            if q:
+                prod.spawn()
             alerts = measure_alerts(browser, quiet, alert_cases, alerts_posted, 0.3)
         finally:
             quiet.stop()
         try:
-            prod.wait_ready(600)
+            try:
+                if not q:
+                    t_start = time.monotonic()
+                    prod.spawn()
+                prod.wait_ready(600)
+            except RuntimeError:  # the load did not make it in 30 s next to the other product: once more, alone
+                t_start = time.monotonic()
+                prod.start(timeout=600)
             startup = time.monotonic() - t_start
             caught = prod.wait_caught_up(60 if q else 3600)
             fr = measure_first_render(browser, prod, 3 if q else 5)
