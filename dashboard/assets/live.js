@@ -23,7 +23,7 @@
     seq: null, snapSeq: null, pending: true, buffer: [], lists: {}, filters: {},
     lastMsgAt: 0, lastServerAt: 0, serverSkew: 0, lost: false, resyncAt: 0,
     mapDirty: false, mapInFlight: false, mapTickAt: 0, lastSecond: -1, zoomAdj: 0, mapView: null, mapNewView: false,
-    rot: { views: [], idx: -1, nextAt: 0, breakUntil: 0, dwellMs: 20000, breakMs: 15000, cast: null },
+    rot: { views: [], idx: -1, nextAt: 0, breakUntil: 0, dwellMs: 20000, breakMs: 15000, breakGapMs: 30000, cast: null },
     stats: { applied: 0, resyncs: 0, gaps: 0 }
   };
   window.Live = S;
@@ -236,8 +236,11 @@
   }
   function onAlert(op) {
     if (S.page === "duty") beep();
-    if (S.page === "wall" && op.breakin && op.view) {
-      S.rot.breakUntil = Date.now() + S.rot.breakMs;
+    // one break-in at a time, and a pause between them, so a burst of alerts cannot make the map jump
+    var now = Date.now();
+    if (S.page === "wall" && op.breakin && op.view && !S.rot.cast && now > S.rot.breakUntil + S.rot.breakGapMs) {
+      S.rot.breakUntil = now + S.rot.breakMs;
+      S.rot.nextAt = S.rot.breakUntil;
       focusView(op.view, true);
     }
   }
