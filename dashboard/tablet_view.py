@@ -163,6 +163,7 @@ def _map(ctx: ScreenContext, level: str, code: str, rows: list[dict], reports: l
                                       markers=markers, basemap_url=ctx.settings.basemap_url,
                                       uirevision=f"grid-{code}")
     child = CHILD[level]
+    rows = sorted(rows, key=lambda r: r["code"])  # the map's order is fixed (the list's follows the counts)
     locations = [r["code"] for r in rows]
     z = [r["count"] for r in rows]
     if patch_map:

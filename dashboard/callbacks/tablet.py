@@ -44,7 +44,7 @@ def register(app: Dash, ctx: ScreenContext) -> None:
             return (no_update,) * 11  # playback owns the clock: live data waits
         filters = {"category": category, "dept": dept, "channel": channel, "level": level}
         v = tablet_view.render(ctx, scope, window, start_day, end_day, filters, bool(compare), play, clock_t,
-                               patch_map=trigger == ids.TAB_PLAY_CLOCK)
+                               patch_map=trigger in (ids.TAB_PLAY_CLOCK, ids.TAB_LIVE))  # same scope: z only
         return (v.crumbs, v.map, v.kpis, v.compare, v.trend, v.list_title, v.list, v.hotspots, v.detail,
                 v.play_label, v.meta)
 

@@ -75,3 +75,16 @@ def test_no_token_is_the_read_only_wall_and_a_wrong_token_is_nobody():
         assert auth.current_role(Settings()) is None
     with app.test_request_context("/duty?token=duty"):
         assert auth.current_role(Settings()) == "duty"
+
+
+def test_children_rows_list_busiest_first():
+    from dashboard.geodata import MapGeo, Place
+
+    geo = MapGeo(folder=None, files={}, heat_file="", heat_cells=[], heat_res=7,  # type: ignore[arg-type]
+                 places={"district": {"D": Place("district", "D", "区", "", 0, 0, 10)},
+                         "street": {"S1": Place("street", "S1", "甲街道", "D", 0, 0, 12),
+                                    "S2": Place("street", "S2", "乙街道", "D", 0, 0, 12)}},
+                 children={("district", "D"): ["S1", "S2"]})
+    rows = consult.children_rows(geo, "district", "D", {"S2": 5, "S1": 1}, {"S1": {"open": 3, "overdue": 1}})
+    assert [r["code"] for r in rows] == ["S2", "S1"]
+    assert rows[1]["open"] == 3 and rows[0]["open"] is None
