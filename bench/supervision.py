@@ -3,7 +3,9 @@
 Against the embedded Valkey with the product's durable setting (AOF ``appendfsync always``).
 
 - ``transitions_per_s``: the worker end to end (wall clock; ``worker_cpu_us_per_transition`` is the
-  worker process's own CPU per transition, which the shared machine's load disturbs less) — XREADGROUP batches of 1,000 from the log,
+  worker process's own CPU per transition, which the shared machine's load disturbs less;
+  ``server_cpu_us_per_transition`` the Valkey server's, from INFO cpu) — XREADGROUP batches of
+  1,000 (``--batch``) from the log,
   pure transitions, every read-model write of the batch in one MULTI/EXEC with its XACK, the
   deltas, and the catch-up deadline scans — over a synthetic log (``feeds.supervision.synthetic``:
   every lifecycle path, alerts, acks, dead letters). ``lifecycle_per_s``: the pure state machine
@@ -16,18 +18,21 @@ Against the embedded Valkey with the product's durable setting (AOF ``appendfsyn
   ``memory_scan``: the same filter over a Python dict already in memory (no I/O at all).
   ``ratio_vs_full_scan`` = full_scan p95 / scan p95.
 
-Usage: ``python -m bench.supervision [--quick]``; the last line is one JSON object.
+Usage: ``python -m bench.supervision [--quick] [--batch N] [--transitions-only]``; the last line is one
+JSON object (``load_avg``: the machine's 1-minute load average at the start and at the end).
 Results are recorded in docs/BENCHMARKS.md (section "supervision").
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -64,14 +69,23 @@ def bench_transitions(store: Store, catalog: Catalog, days: int, per_day: int, b
 
     w = Worker(store.client, keys, store.settings, catalog, clock=ManualClock(START + days * DAY),
                consumer="bench", batch_size=batch, rules=rules)
+    s0 = server_cpu_s(store.client)
     t0, c0 = time.perf_counter(), time.process_time()
     st = w.drain()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    server = server_cpu_s(store.client) - s0
     assert st.applied == len(entries), (st, len(entries))
-    return {"entries": len(entries), "cases": days * per_day, "seconds": round(elapsed, 2),
+    return {"entries": len(entries), "cases": days * per_day, "batch": batch, "seconds": round(elapsed, 2),
             "transitions_per_s": round(st.applied / elapsed), "lifecycle_per_s": round(pure),
             "worker_cpu_us_per_transition": round(cpu / st.applied * 1e6, 1),
+            "server_cpu_us_per_transition": round(server / st.applied * 1e6, 1),
             "alerts": w.stats.alerts, "dead_letters": st.dead, "scanned_in_catch_up": st.scanned}
+
+
+def server_cpu_s(client: Any) -> float:
+    """CPU seconds the server has used (user + system), from INFO cpu."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def last_workday_10am(catalog: Catalog, settings: Settings) -> int:
@@ -179,25 +193,31 @@ def bench_scan(store: Store, catalog: Catalog, n_open: int, ticks: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.supervision", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller transition log, fewer ticks (< 2 min)")
+    p.add_argument("--batch", type=int, default=1000, help="XREADGROUP COUNT of the transitions part (default 1000)")
+    p.add_argument("--transitions-only", action="store_true", help="skip the 100,000-open-case scan part")
     args = p.parse_args(argv)
     days, per_day, ticks = (10, 300, 1200) if args.quick else (30, 1000, 3600)
     catalog = Catalog.load(CONFIG_DIR)
+    load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), namespace="bench", demo=False)
         with Store(settings) as store:
-            tr = bench_transitions(store, catalog, days, per_day, batch=1000)
-            print(f"transitions: {tr['entries']} entries ({tr['cases']} cases) in {tr['seconds']} s: "
-                  f"{tr['transitions_per_s']}/s end to end ({tr['worker_cpu_us_per_transition']} µs of worker CPU "
-                  f"each); pure state machine {tr['lifecycle_per_s']}/s")
-            sc = bench_scan(store, catalog, 100_000, ticks)
-            print(f"scan: {sc['open_cases']} open cases set up in {sc['setup_s']} s; {sc['ticks']} ticks of 1 s: "
-                  f"p50 {sc['scan_ms_p50']} ms, p95 {sc['scan_ms_p95']} ms, max {sc['scan_ms_max']} ms "
-                  f"(due per tick mean {sc['due_per_tick_mean']}, max {sc['due_per_tick_max']}); "
-                  f"full scan p95 {sc['full_scan_ms_p95']} ms ({sc['ratio_vs_full_scan']}x), "
-                  f"in-memory scan p95 {sc['memory_scan_ms_p95']} ms ({sc['ratio_vs_memory_scan']}x)")
+            tr = bench_transitions(store, catalog, days, per_day, batch=args.batch)
+            print(f"transitions: {tr['entries']} entries ({tr['cases']} cases, batches of {tr['batch']}) in "
+                  f"{tr['seconds']} s: {tr['transitions_per_s']}/s end to end ({tr['worker_cpu_us_per_transition']} µs "
+                  f"of worker CPU and {tr['server_cpu_us_per_transition']} µs of server CPU each); "
+                  f"pure state machine {tr['lifecycle_per_s']}/s")
+            sc = {} if args.transitions_only else bench_scan(store, catalog, 100_000, ticks)
+            if sc:
+                print(f"scan: {sc['open_cases']} open cases set up in {sc['setup_s']} s; {sc['ticks']} ticks of 1 s: "
+                      f"p50 {sc['scan_ms_p50']} ms, p95 {sc['scan_ms_p95']} ms, max {sc['scan_ms_max']} ms "
+                      f"(due per tick mean {sc['due_per_tick_mean']}, max {sc['due_per_tick_max']}); "
+                      f"full scan p95 {sc['full_scan_ms_p95']} ms ({sc['ratio_vs_full_scan']}x), "
+                      f"in-memory scan p95 {sc['memory_scan_ms_p95']} ms ({sc['ratio_vs_memory_scan']}x)")
     out = {"bench": "supervision", "quick": args.quick, "python": platform.python_version(),
-           "appendfsync": "always", **{k: tr[k] for k in ("transitions_per_s", "lifecycle_per_s", "entries",
-                                                            "worker_cpu_us_per_transition")},
+           "appendfsync": "always", "load_avg": [load_start, round(os.getloadavg()[0], 2)],
+           **{k: tr[k] for k in ("transitions_per_s", "lifecycle_per_s", "entries", "batch",
+                                 "worker_cpu_us_per_transition", "server_cpu_us_per_transition")},
            **sc}
     print(orjson.dumps(out).decode())
     return 0
