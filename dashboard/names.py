@@ -23,7 +23,11 @@ ALERT_STATE_NAMES = {"raised": "待签收", "acknowledged": "已签收", "urged"
                      "escalated": "已督办", "resolved": "已解除"}
 ACTION_NAMES = {"ack": "签收", "alert.ack": "签收", "urge": "催办", "alert.urge": "催办",
                 "escalate": "督办", "alert.escalate": "督办", "note": "备注", "alert.note": "备注",
-                "resolve": "解除", "alert.resolve": "解除", "raised": "告警", "reraised": "再次告警"}
+                "resolve": "解除", "alert.resolve": "解除", "raised": "告警", "reraised": "再次告警",
+                "acknowledged": "签收", "urged": "催办", "escalated": "督办", "noted": "备注", "resolved": "解除"}
+RESOLUTION_NAMES = {"met": "已处置", "closed": "案件办结", "manual": "人工解除", "superseded": "转为超期",
+                    "history": "历史"}
+REASON_NAMES = {"auto: not acknowledged in time": "未按时签收，自动督办"}
 STATUS_NAMES = {"received": "已受理", "accepted": "已受理", "dispatched": "已派遣", "signed": "已签收",
                 "contacted": "已联系", "on_scene": "已到场", "feedback": "已反馈", "resolved": "已处置",
                 "closed": "已办结", "evaluated": "已评价", "suspended": "挂起", "returned": "已退回",

@@ -18,6 +18,8 @@ from dashboard.names import (
     ACTION_NAMES,
     ALERT_STATE_NAMES,
     KIND_NAMES,
+    REASON_NAMES,
+    RESOLUTION_NAMES,
     ROLE_NAMES,
     SLA_NAMES,
     STATUS_NAMES,
@@ -201,18 +203,27 @@ def alert_list(alerts: Sequence[Mapping[str, Any]], names: Names, *, variant: st
     return [alert_row(a, names, variant=variant) for a in alerts[:limit]]  # empty: CSS says so
 
 
+def _who(action: Mapping[str, Any]) -> str:
+    """"值班员 李四", or just "系统" for the engine's own actions."""
+    role, actor = str(action.get("role") or ""), str(action.get("actor") or "")
+    name = ROLE_NAMES.get(role, role)
+    return name if actor in ("", role, "system") else f"{name} {actor}"
+
+
 def history_row(alert: Mapping[str, Any], names: Names) -> html.Li:
     summary = alert.get("case_summary") or {}
     actions = alert.get("actions") or []
-    who = [f"{fmt.md_hm(a.get('at'))} {ROLE_NAMES.get(a.get('role', ''), a.get('role', ''))}"
-           f"{a.get('actor', '')} {ACTION_NAMES.get(a.get('action', ''), a.get('action', ''))}"
-           + (f"：{a.get('reason')}" if a.get("reason") else "") for a in actions[-3:]]
+    who = [f"{fmt.md_hm(a.get('at'))} {_who(a)} {ACTION_NAMES.get(a.get('action', ''), a.get('action', ''))}"
+           + (f"：{REASON_NAMES.get(a.get('reason', ''), a.get('reason'))}" if a.get("reason") else "")
+           for a in actions[-3:]]
     return html.Li([
         html.Div([html.Span(f"{names.stage(alert.get('stage'))}{KIND_NAMES.get(alert.get('kind', ''), '')} ",
                             className="who"),
                   f"{names.category(summary.get('category'))} · {alert.get('case', '')}"]),
         html.Div(" / ".join(who) or "—", className="muted"),
-        html.Div(f"解除于 {fmt.md_hm(alert.get('resolved_at'))}（{alert.get('resolution', '')}）", className="muted"),
+        html.Div(f"解除于 {fmt.md_hm(alert.get('resolved_at'))}"
+                 f"（{RESOLUTION_NAMES.get(str(alert.get('resolution', '')), alert.get('resolution', ''))}）",
+                 className="muted"),
     ], className="history-row", key=f"h-{alert.get('id')}-{alert.get('resolved_at')}",
         **{"data-key": str(alert.get("id"))})
 
@@ -313,10 +324,9 @@ def case_timeline(case: Mapping[str, Any], names: Names) -> html.Div:
     steps_el = html.Ul([html.Li([
         html.Span(fmt.md_hm(s.get("at")), className="when"),
         STATUS_NAMES.get(str(s.get("kind")), ACTION_NAMES.get(str(s.get("kind")), str(s.get("kind")))),
-        f" · {ROLE_NAMES.get(str(s.get('role') or ''), s.get('role') or '')}{s.get('actor') or ''}"
-        if s.get("actor") or s.get("role") else "",
+        f" · {_who(s)}" if s.get("actor") or s.get("role") else "",
         f" · {names.dept(s.get('dept'))}" if s.get("dept") else "",
-        f" · {s.get('reason')}" if s.get("reason") else "",
+        f" · {REASON_NAMES.get(str(s.get('reason')), s.get('reason'))}" if s.get("reason") else "",
     ]) for s in steps], className="timeline")
     return html.Div([header, html.H4("环节时钟", style={"margin": "0.5rem 0 0.2rem"}),
                      html.Div(clock_rows or [html.Div("无", className="muted")]),
