@@ -58,8 +58,10 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
                title="社会治理指挥大厅", update_title=None, compress=True, suppress_callback_exceptions=True,
                serve_locally=True)
     # the map's GeoJSON is fetched while the scripts load (the map would ask for it only after plotly.js started)
-    preload = "\n".join(f'<link rel="preload" href="{url}" as="fetch" crossorigin="anonymous">'
-                        for url in (ctx.geo.heat_url,))  # outline layers are fetched by MapLibre's worker: no preload
+    # (the wall only; outline layers are fetched by MapLibre's worker, which a preload does not serve)
+    preload = ('<script>if (location.pathname === "/wall") { var l = document.createElement("link"); '
+               'l.rel = "preload"; l.as = "fetch"; l.crossOrigin = "anonymous"; '
+               f'l.href = {json.dumps(ctx.geo.heat_url)}; document.head.appendChild(l); }}</script>')
     app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS)).replace("__PRELOAD__", preload)
     auth.install(server, settings)
 
