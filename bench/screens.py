@@ -275,10 +275,13 @@ def report(i: int, pts: list, *, channel: str = "hotline_12345", tag: str = "b")
             "address": "鄞州区基准路", "reporter": {"name": "测试", "phone": "13800001111"}}
 
 
-def open_page(browser: Any, url: str, width: int = 1920, height: int = 1080) -> Any:
+def open_page(browser: Any, url: str, width: int = 1920, height: int = 1080, record: bool = True) -> Any:
+    """A fresh context and page; ``record`` installs the DOM/heat recorder (not in the soak: its
+    own bookkeeping would grow the heap it measures)."""
     ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN", timezone_id="Asia/Shanghai")
     page = ctx.new_page()
-    page.add_init_script(RECORDER)
+    if record:
+        page.add_init_script(RECORDER)
     page.goto(url)
     return page
 
@@ -469,8 +472,8 @@ def measure_first_render(browser: Any, prod: ProductProc, repeats: int) -> dict[
 def measure_soak(browser: Any, prod: ProductProc, seconds: float, every: float) -> dict[str, Any]:
     import psutil
 
-    page = open_page(browser, prod.base + "/wall?token=wall")
-    wait_live(page)
+    page = open_page(browser, prod.base + "/wall?token=wall", record=False)
+    page.wait_for_function("() => window.Live && Live.connected && Live.pending === false", timeout=60_000)
     cdp = page.context.new_cdp_session(page)
     proc = psutil.Process(prod.proc.pid)  # type: ignore[union-attr]
     samples = []
