@@ -113,7 +113,11 @@
     });
     if (meta.views) { S.rot.views = meta.views; }
     if (meta.rotate !== undefined) { S.rot.enabled = !!meta.rotate; }
-    if (meta.cast !== undefined) { S.rot.cast = meta.cast; }
+    if (meta.cast !== undefined) {                      // a cast made or released while this screen was away
+      var changed = JSON.stringify(meta.cast) !== JSON.stringify(S.rot.cast);
+      S.rot.cast = meta.cast;
+      if (changed && S.started && S.page === "wall") applyCast();
+    }
     if (meta.at) stamp(meta.at);
     var buffered = S.buffer; S.buffer = [];
     buffered.forEach(onMessage);
@@ -166,7 +170,6 @@
       case "list": applyList(op); break;
       case "prepend": applyPrepend(op); break;
       case "map": S.mapDirty = true; break;
-      case "trend": applyTrend(op); break;
       case "alert": onAlert(op); break;
       case "cast": S.rot.cast = op.view; applyCast(); break;
       case "dirty": S.tabDirty = true; break;
@@ -211,18 +214,6 @@
       window.requestAnimationFrame(fillCountdowns);
     }
   }
-  function applyTrend(op) {
-    // op: {id, x, y0, y1, idx}: assign the last bucket, or append a new one and drop the oldest
-    var p = Patch();
-    if (op.append) {
-      p.append(["data", 0, "x"], op.x).append(["data", 0, "y"], op.y0).delete(["data", 0, "x", 0]).delete(["data", 0, "y", 0]);
-      p.append(["data", 1, "x"], op.x).append(["data", 1, "y"], op.y1).delete(["data", 1, "x", 0]).delete(["data", 1, "y", 0]);
-    } else {
-      p.assign(["data", 0, "y", -1], op.y0).assign(["data", 1, "y", -1], op.y1);
-    }
-    sp(op.id, { figure: p.build() });
-  }
-
   // ---------------------------------------------------------------- alerts: flash, sound, break-in
   function beep() {
     var box = document.querySelector("#" + S.ids.dutySound + " input");
