@@ -204,8 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         with Store(settings) as store:
             tr = bench_transitions(store, catalog, days, per_day, batch=args.batch)
             print(f"transitions: {tr['entries']} entries ({tr['cases']} cases, batches of {tr['batch']}) in "
-                  f"{tr['seconds']} s: {tr['transitions_per_s']}/s end to end ({tr['worker_cpu_us_per_transition']} µs "
-                  f"of worker CPU and {tr['server_cpu_us_per_transition']} µs of server CPU each); "
+                  f"{tr['seconds']} s: {tr['transitions_per_s']}/s end to end "
+                  f"({tr['worker_cpu_us_per_transition']} µs of worker CPU and "
+                  f"{tr['server_cpu_us_per_transition']} µs of server CPU each); "
                   f"pure state machine {tr['lifecycle_per_s']}/s")
             sc = {} if args.transitions_only else bench_scan(store, catalog, 100_000, ticks)
             if sc:
