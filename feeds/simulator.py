@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,6 +38,8 @@ import numpy as np
 from feeds.catalog import Catalog, room_code
 from feeds.ingest import IngestUnavailable
 from feeds.settings import Settings
+from feeds.supervision.sla import RECEIVED, SlaBook, SlaRule, extend_clock, start_clock
+from feeds.supervision.workcalendar import WorkCalendar
 from geo.crs import from_wgs84
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,44 @@ QUICK = {"CG-MANHOLE": 0.06, "MS-FLOOD": 0.25, "XF-EXIT": 0.3, "ZA-QUARREL": 0.1
 HOTSPOT_CATEGORIES = ["CG-VENDOR", "SR-GARBAGE", "SR-NOISE", "CG-PARKING", "XF-EBIKE", "JF-PROPERTY",
                       "SR-STAIRWELL", "CG-CONSTRUCTION", "SR-BANNER", "ZA-RENTAL"]
 #: mean handling days (received → closed) by level before category speed-ups; calibrated to ~3 days overall
-LEVEL_DAYS = {1: 2.15, 2: 3.5, 3: 6.0, 4: 8.5}
+LEVEL_DAYS = {1: 2.6, 2: 4.7, 3: 7.6, 4: 10.5}
+HANDLING_SIGMA = 0.65
+#: grid workers settle this share of their own level-1 reports on the spot (网格自处), within hours, any day
+SELF_HANDLED = 0.2
 CITIZEN_CHANNELS = frozenset({"hotline_12345", "citizen_app", "minhu", "public_affairs", "oa", "police_110", "walk_in",
                               "city_ops", "jingantong", "law_enforcement"})
+
+# --- departments against their deadlines -------------------------------------------------------
+# Every stage clock of a case comes from the supervision engine's own SLA rules (config/sla.json
+# through feeds.supervision.sla, on its official work calendar): the departments act against
+# the deadlines the engine enforces. A stage is met late with the probability in STAGE_LATE,
+# by a heavy-tailed margin; otherwise its action falls inside the window.
+
+#: pace of a stage met in time: lognormal (median, sigma) of the share of its allowed time used
+STAGE_PACE = {"dispatch": (0.2, 0.7), "sign": (0.25, 0.8), "contact": (0.5, 0.4), "on_scene": (0.4, 0.5),
+              "feedback": (0.3, 0.6)}
+#: 110 hand-overs keep '1312' (DOMAIN.md, Yueqing Chengnan): signed within the minute, the reporter called
+#: within 3, on scene in ~8 min, settled (fed back) in ~25
+PACE_110 = {"sign": (0.5, 0.3), "contact": (0.6, 0.2), "on_scene": (0.8, 0.1), "feedback": (0.21, 0.35)}
+#: probability that a stage is met late; the closure deadline is the one departments miss most
+STAGE_LATE = {"dispatch": 0.003, "sign": 0.008, "contact": 0.005, "on_scene": 0.005, "feedback": 0.004,
+              "close": 0.036}
+#: lateness of a missed stage: lognormal with this median share of the allowed time, sigma LATE_SIGMA
+LATE_MARGIN = {"close": 0.12}
+LATE_MARGIN_DEFAULT = 0.5
+LATE_SIGMA = 1.0
+#: out of working hours, the share of work started at once by the duty staff (the rest waits for the morning):
+#: the command rooms' night duty dispatches, departments' duty officers sign
+DUTY = {"dispatch": 0.92, "sign": 0.7}
+#: an action that would come after the near-due point is hurried in before it this often (else it is
+#: finished after the warning, still in time)
+HURRY = 0.92
+WORKING_UNITS = frozenset({"working_hours", "working_days"})
+#: a closure that would overrun its due: the department asks for an extension (level 2+, where allowed)
+EXTEND_P = 0.4
+EXTEND_WORKING_DAYS = (3, 5, 7)
+#: working hours per calendar day of a working week (7.5 h × 5 / 7): maps handling days into working time
+WORK_HOURS_PER_DAY = 7.5 * 5 / 7
 
 ROADS = ["天童南路", "四明中路", "钱湖北路", "首南中路", "鄞县大道", "日丽中路", "惠风东路", "宁南南路", "中山东路",
          "学士路", "嵩江中路", "泰康中路", "兴宁路", "百丈东路", "福明路", "桑田路", "姜山大道", "前河南路", "宁穿路",
@@ -161,6 +197,16 @@ class _Hotspot:
     category: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A stage clock of a case, as the supervision engine will run it."""
+
+    start: int
+    due: int
+    near: int
+    working: bool  # counted in working time (working hours / days) rather than elapsed
+
+
 @dataclass(order=True)
 class _Pending:
     at: int
@@ -176,6 +222,10 @@ class Simulator:
         self.catalog = catalog
         self.params = params or SimParams(seed=settings.demo_seed)
         self.tz = ZoneInfo(settings.timezone)
+        # the supervision engine's deadlines and work calendar (the same tables the worker loads)
+        self.sla = SlaBook.load(Path(settings.config_dir))
+        self.cal = WorkCalendar.load(Path(settings.config_dir), tz=settings.timezone,
+                                     work_hours=[list(w) for w in self.sla.work_hours] or None)
         self.grids = _sample_grids(index, self.params.seed)
         cats = [c for c in catalog.categories.values() if c.share > 0]
         self.categories = [c.code for c in cats]
@@ -215,23 +265,26 @@ class Simulator:
         return int(datetime(d.year, d.month, d.day, tzinfo=self.tz).timestamp() * 1000)
 
     def work_after(self, t: int, minutes: float) -> int:
-        """``minutes`` of working time (08:30–12:00, 13:30–17:30 on working days) after ``t``."""
-        left = minutes * MIN
-        dt = self.local(t)
-        d = dt.date()
-        while True:
-            if _is_workday(d):
+        """``minutes`` of working time (the SLA's work hours on official working days) after ``t``."""
+        return self.cal.add_working_hours(t, minutes / 60).at
+
+    def working_hours_between(self, a: int, b: int) -> float:
+        """Working hours (the SLA's work hours on official working days) in ``[a, b)``."""
+        total = 0
+        d = self.cal.local_date(a)
+        last = self.cal.local_date(b)
+        while a < b and d <= last:
+            if self.cal.is_workday(d):
                 base = self.day_start(d)
-                for a, b in ((8.5, 12.0), (13.5, 17.5)):
-                    s, e = base + int(a * HOUR), base + int(b * HOUR)
-                    start = max(s, t)
-                    if start >= e:
-                        continue
-                    if start + left <= e:
-                        return int(start + left)
-                    left -= e - start
+                for lo, hi in self.cal.work_hours:
+                    s, e = max(base + lo * MIN, a), min(base + hi * MIN, b)
+                    if e > s:
+                        total += e - s
             d += timedelta(days=1)
-            t = self.day_start(d)
+        return total / HOUR
+
+    def in_work_time(self, t: int) -> bool:
+        return self.cal.add_working_hours(t, 0).at == t
 
     # --- one day ----------------------------------------------------------------------------------
     def expected_reports(self, d: date) -> float:
@@ -239,7 +292,7 @@ class Simulator:
         public holidays (the day's actual count is Poisson around it)."""
         doy = d.timetuple().tm_yday
         season = 1.0 + 0.08 * math.sin(2 * math.pi * (doy - 110) / 365.25)
-        holiday = 0.8 if (not _is_workday(d) and d.weekday() < 5) else 1.0
+        holiday = 0.8 if (not self.cal.is_workday(d) and d.weekday() < 5) else 1.0
         weekly = WEEKLY[d.weekday()] / WEEKLY.mean()
         return self.params.per_year / 365.25 * weekly * season * holiday
 
@@ -326,7 +379,7 @@ class Simulator:
         }
         if ch == "grid_app":
             report["reporter"] = {"name": self.workers[grid], "phone": self.worker_phones[grid]}
-        elif ch != "sensor" and rng.random() < 0.75:
+        elif ch != "sensor" and (rng.random() < 0.75 or ch == "police_110"):  # a 110 call has a caller
             report["reporter"] = {"name": _name(rng), "phone": f"1{rng.integers(3, 10)}{rng.integers(10**9):09d}"}
         elif ch == "sensor":
             report["description"] = f"物联感知设备告警：{desc}"
@@ -340,89 +393,193 @@ class Simulator:
             u["update_id"] = f"{k}:{u['kind']}"
         return [report, *updates]
 
+    # --- a case's life, against the deadlines the supervision engine enforces ----------------------
+    def _window(self, rule: SlaRule, stage: str, starts: dict[str, int]) -> _Window | None:
+        """The case's ``stage`` clock as the engine starts it (its own rule, limit, near-due point and
+        calendar); None when the rule has no such stage or its start has not happened."""
+        srule = rule.stage(stage)
+        if srule is None or srule.start not in starts:
+            return None
+        clock = start_clock(srule, starts[srule.start], self.cal)
+        return _Window(clock["start"], clock["due"], clock["near"], next(iter(srule.limit)) in WORKING_UNITS)
+
+    def _later(self, t: int, hours: float, working: bool) -> int:
+        """``hours`` after ``t``: working time (work hours of working days) or elapsed."""
+        return self.cal.add_working_hours(t, hours).at if working else t + int(hours * HOUR)
+
+    def _allowed(self, start: int, due: int, working: bool) -> float:
+        """Hours a clock allows between ``start`` and ``due`` (working hours where it counts them)."""
+        return self.working_hours_between(start, due) if working else max(0, due - start) / HOUR
+
+    def _between(self, rng: np.random.Generator, lo: int, hi: int, working: bool) -> int:
+        """A random instant in ``[lo, hi]``, in working time where the clock counts it (if there is any)."""
+        at = self._later(lo, self._allowed(lo, hi, working) * rng.uniform(0.05, 0.95), working)
+        return at if at <= hi else lo + int((hi - lo) * rng.uniform(0.05, 0.95))
+
+    def _pace(self, rng: np.random.Generator, w: _Window, pace: tuple[float, float]) -> int:
+        """An action taking a lognormal share (median, sigma) of the clock's allowed time."""
+        share = min(rng.lognormal(math.log(pace[0]), pace[1]), 3.0)
+        return self._later(w.start, self._allowed(w.start, w.due, w.working) * share, w.working)
+
+    def _meet(self, rng: np.random.Generator, stage: str, w: _Window, after: int, natural: int,
+              squeeze_from: float = 0.0) -> int:
+        """When the action that meets ``stage``'s clock ``w`` happens (not before ``after``).
+
+        Late with probability ``STAGE_LATE[stage]``, by a heavy-tailed margin past the due. Otherwise
+        at its ``natural`` time where that is before the near-due point; a later one is mostly
+        hurried in before it (from ``squeeze_from`` of the window on), else finished after the
+        near-due warning but in time.
+        """
+        if rng.random() < STAGE_LATE[stage]:
+            margin = (LATE_MARGIN.get(stage, LATE_MARGIN_DEFAULT) * self._allowed(w.start, w.due, w.working)
+                      * rng.lognormal(0.0, LATE_SIGMA))
+            return max(self._later(w.due, margin, w.working), w.due + 1000, after)
+        at = max(natural, after)
+        if at <= w.near or after >= w.due:
+            return at
+        lo = max(after, w.start + int((w.due - w.start) * squeeze_from))
+        if lo < w.near and rng.random() < HURRY:
+            return self._between(rng, lo, w.near, w.working)
+        return at if at <= w.due else self._between(rng, max(lo, w.near), w.due, w.working)
+
     def _lifecycle(self, rng: np.random.Generator, t: int, cat: str, ch: str, level: int, grid: int, *,
                    twin: bool, has_reporter: bool) -> list[dict[str, Any]]:
-        """The case's updates with their times: dispatch → sign → ... → close → evaluate."""
+        """The case's updates with their times: dispatch → sign → ... → close → evaluate.
+
+        Each stage is acted on against its clock from the engine's SLA rule for the case's
+        (channel, category, level), on the engine's work calendar: working-time clocks are met in
+        working hours (the duty staff take some night reports at once), 24/7 clocks around the clock.
+        """
         p = self.params
         out: list[dict[str, Any]] = []
         category = self.catalog.categories[cat]
         street = self.grids.street_codes[grid]
         dept = category.dept or room_code(street)
-        urgent = cat in URGENT or ch == "police_110"
-        x = rng.random(12)  # fixed draws keep the stream aligned across branches
+        rule = self.sla.rule_for(ch, cat, level)
+        police = ch == "police_110"
+        urgent = cat in URGENT or police  # handled around the clock
+        on_the_spot = ch == "grid_app" and level == 1 and not urgent and rng.random() < SELF_HANDLED
+        working = not (urgent or on_the_spot)  # steps without a clock of their own: in working time
+        pace = {**STAGE_PACE, **PACE_110} if police else STAGE_PACE
+        starts = {RECEIVED: t}
 
         def add(kind: str, at: int, **data: Any) -> int:
             out.append({"kind": kind, "at": int(at), **data})
             return int(at)
 
-        if urgent:
-            dispatched = t + int((0.5 + 8 * x[0] ** 2) * MIN)
-        elif self.local(t).hour < 7 or self.local(t).hour >= 21:
-            dispatched = t + int(rng.lognormal(math.log(50), 0.6) * MIN)
-        else:
-            dispatched = t + int(rng.lognormal(math.log(18), 0.7) * MIN)
+        def act(stage: str, after: int, hours: float, duty: float = 0.0) -> int:
+            """The action meeting ``stage``: against its clock where the rule has one (the duty staff
+            act at once on a share ``duty`` of what arrives out of working hours), else ``hours``
+            after ``after`` (in working time where ``working``)."""
+            w = self._window(rule, stage, starts)
+            if w is None:
+                at = self._later(after, hours, working)
+                # in time for the next clock that runs (e.g. 4 h feedback of district-level matters)
+                nxt = self._window(rule, "feedback", starts) if stage in ("contact", "on_scene") else None
+                if nxt is not None and at > nxt.near > after:
+                    at = self._between(rng, after, nxt.near, False)
+                return at
+            if duty and w.working and not self.in_work_time(w.start) and rng.random() < duty:
+                natural = w.start + int(rng.lognormal(math.log(0.4), 0.6) * HOUR)
+            else:
+                natural = self._pace(rng, w, pace[stage])
+            return self._meet(rng, stage, w, after, natural)
+
+        # the room dispatches (110 hand-overs go straight on), the department signs
+        dispatched = act("dispatch", t + 10_000, rng.uniform(0, 15) / 3600 if police else rng.lognormal(-1.2, 0.7),
+                         1.0 if on_the_spot else DUTY["dispatch"])
         add("dispatched", dispatched, dept=dept)
+        starts["dispatched"] = dispatched
         if twin:  # recognised as a repeat of an earlier case and closed as such
-            add("closed", dispatched + int((20 + 200 * x[1]) * MIN), closure_reason="duplicate")
+            add("closed", dispatched + int(rng.uniform(20, 220) * MIN), closure_reason="duplicate")
+            return out
+        if not police and rng.random() < 0.02:  # returned: not this department's matter, re-dispatched by the room
+            back = add("returned", self._later(dispatched, rng.uniform(0.1, 0.4), not urgent),
+                       reason="非本部门职责，申请退回")
+            dept = room_code(street)
+            dispatched = add("dispatched", self._later(back, rng.uniform(0.15, 0.8), not urgent), dept=dept)
+            starts["dispatched"] = dispatched
+        signed = act("sign", dispatched + 5_000, rng.lognormal(-0.7, 0.8), 1.0 if on_the_spot else DUTY["sign"])
+        contacted = None
+        if has_reporter and ch != "grid_app":
+            contacted = act("contact", signed + 20_000, rng.lognormal(math.log(25 / 60), 0.8))
+        after = max(signed, contacted or 0) + 30_000
+        on_scene = act("on_scene", after, rng.lognormal(math.log(0.2 if on_the_spot else 0.75), 0.55) if not working
+                       else rng.lognormal(math.log(2), 0.7))
+        feedback = act("feedback", on_scene + MIN, rng.lognormal(math.log(0.5 if on_the_spot else 1.5), 0.7))
+
+        close_rule = rule.stage("close")
+        wc = self._window(rule, "close", starts)
+        if rng.random() < p.never_closed:  # stuck: suspended (挂起) for a decision that never comes; clocks stop
+            due = wc.near if wc else feedback + 3 * DAY
+            add("signed", signed)
+            if contacted is not None:
+                add("contacted", contacted)
+            add("on_scene", on_scene)
+            add("feedback", feedback)
+            add("suspended", max(feedback + 30 * MIN, t + int((due - t) * rng.uniform(0.2, 0.5))),
+                reason="需上级部门研究决定，申请挂起")
             return out
 
-        if x[2] < 0.02:  # returned: not this department's matter, re-dispatched to the street's room
-            back = add("returned", dispatched + int((30 + 180 * x[3]) * MIN), reason="非本部门职责，申请退回")
-            dept = room_code(street)
-            dispatched = add("dispatched", back + int((10 + 60 * x[4]) * MIN), dept=dept)
+        # handling: urgent and quick matters around the clock, the rest in working time
+        days = LEVEL_DAYS[level] * QUICK.get(cat, 1.0) * (0.4 if police else 1.0)
+        h = rng.lognormal(math.log(days) - 0.5 * HANDLING_SIGMA ** 2, HANDLING_SIGMA)  # mean = days
+        if on_the_spot:
+            h = rng.lognormal(math.log(2.5 / 24), 0.6)
+        around_clock = urgent or on_the_spot or cat in QUICK
+        natural = t + int(h * DAY) if around_clock else self._later(t, h * WORK_HOURS_PER_DAY, True)
+        earliest = feedback + 20 * MIN
+        extension = None
+        if (wc is not None and close_rule is not None and close_rule.extendable and level >= 2 and not police
+                and natural > wc.due and rng.random() < EXTEND_P):  # will overrun: asks for more time in time
+            req = max(signed + HOUR, self._later(t + int((wc.near - t) * rng.uniform(0.5, 0.9)), 0, True))
+            ok = min(self._later(req, rng.lognormal(math.log(2), 0.6), True), wc.near - 30 * MIN)
+            if ok > req:
+                n = int(rng.choice(EXTEND_WORKING_DAYS))  # working days more, sent as the new due ('until')
+                moved = extend_clock(start_clock(close_rule, t, self.cal), close_rule, {"working_days": n}, self.cal)
+                extension = (req, ok, moved["due"])
+                wc = _Window(wc.start, moved["due"], moved["near"], wc.working)
+                earliest = max(earliest, ok + 10 * MIN)
+        closed = self._meet(rng, "close", wc, earliest, natural, 0.6) if wc else max(natural, earliest)
+        gap = rng.lognormal(math.log(2), 0.8)  # hours from resolution to closure (the room checks)
+        resolved = closed - int(gap * HOUR) if around_clock else self.cal.sub_working_hours(closed, gap).at
+        resolved = max(resolved, feedback + 10 * MIN)
+        closed = max(closed, resolved + 5 * MIN)
 
-        if ch == "police_110":
-            signed = dispatched + int((15 + 40 * x[5] + (240 if x[6] < 0.05 else 0)) * 1000)
-        elif urgent:
-            signed = dispatched + int(rng.lognormal(math.log(9), 0.7) * MIN)
-        else:
-            signed = self.work_after(dispatched, rng.lognormal(math.log(40), 0.85))
         add("signed", signed)
-        if has_reporter and ch != "grid_app":
-            gap = (40 + 100 * x[7]) * 1000 if ch == "police_110" else rng.lognormal(math.log(25), 0.8) * MIN
-            add("contacted", signed + int(gap))
-        if ch == "police_110":
-            on_scene = t + int((4 + 7 * x[8] + (8 if x[9] < 0.08 else 0)) * MIN)
-        elif urgent:
-            on_scene = dispatched + int(rng.lognormal(math.log(45), 0.55) * MIN)
-        else:
-            on_scene = self.work_after(signed, rng.lognormal(math.log(180), 0.9))
-        on_scene = max(on_scene, signed + MIN)
+        if contacted is not None:
+            add("contacted", contacted)
         add("on_scene", on_scene)
-        if ch == "police_110":
-            feedback = t + int((25 + 80 * x[10] + (60 if x[11] < 0.06 else 0)) * MIN)
-        else:
-            feedback = on_scene + int(rng.lognormal(math.log(120), 0.8) * MIN)
-        feedback = max(feedback, on_scene + MIN)
         add("feedback", feedback)
-
-        days = LEVEL_DAYS[level] * QUICK.get(cat, 1.0) * (0.4 if ch == "police_110" else 1.0)
-        handling = rng.lognormal(math.log(days) - 0.5 * 0.75 ** 2, 0.75) * DAY  # mean = days
-        if level >= 3 and rng.random() < 0.05:
+        if level >= 3 and rng.random() < 0.05:  # whistle (吹哨): departments must report in
+            at = signed + int(rng.lognormal(math.log(6), 0.8) * HOUR)
             grade = rng.choice(["general", "major", "serious"], p=[0.7, 0.25, 0.05])
             others = [c for c in self.catalog.departments if c != dept]
             depts = [str(d) for d in rng.choice(others, size=int(rng.integers(2, 5)), replace=False)]
-            add("whistle", signed + int(rng.lognormal(math.log(6), 0.8) * HOUR), grade=str(grade), depts=depts)
-        resolved = max(feedback + 10 * MIN, t + int(handling))
-        if level >= 2 and handling > 4 * DAY and rng.random() < 0.3:
-            req = add("extension_requested", t + int(handling * 0.55), hours=int(rng.choice([48, 72, 120])),
-                      reason="需协调多部门，申请延期")
-            add("extension_approved", req + int(rng.lognormal(math.log(4), 0.6) * HOUR), hours=72)
+            if at < resolved - 30 * MIN:
+                add("whistle", at, grade=str(grade), depts=depts)
+        if extension is not None:
+            req, ok, until = extension
+            add("extension_requested", req, until=until, reason="需协调多部门，申请延期")
+            add("extension_approved", ok, until=until)
         add("resolved", resolved)
-        if rng.random() < p.never_closed:  # stuck: awaiting a decision that never comes
-            return out
         r = rng.random()
         reason = ("fixed" if r < 0.9755 else "not_ours" if r < 0.9875 else "no_action" if r < 0.9955 else "referred")
-        closed = add("closed", resolved + int(rng.lognormal(math.log(2.5), 0.9) * HOUR), closure_reason=reason)
+        add("closed", closed, closure_reason=reason)
         evaluate_p = 0.75 if (has_reporter and ch in CITIZEN_CHANNELS) else 0.15
         if reason == "fixed" and rng.random() < evaluate_p:
             s = rng.random()
             sat = "satisfied" if s < 0.86 else "basically" if s < 0.955 else "dissatisfied"
             ev = add("evaluated", closed + int(rng.lognormal(math.log(10), 1.0) * HOUR), satisfaction=sat)
-            if sat == "dissatisfied" and rng.random() < 0.4:
+            if sat == "dissatisfied" and rng.random() < 0.4:  # handled again: the close clock restarts
                 again = add("reopened", ev + int((2 + 20 * rng.random()) * HOUR), reason="群众不满意，重新办理")
-                res2 = add("resolved", again + int(rng.lognormal(math.log(1.5), 0.6) * DAY))
-                closed2 = add("closed", res2 + int(rng.lognormal(math.log(2), 0.8) * HOUR), closure_reason="fixed")
+                natural = self._later(again, rng.lognormal(math.log(1.5), 0.6) * WORK_HOURS_PER_DAY, True)
+                wr = self._window(rule, "close", {RECEIVED: again})
+                closed2 = self._meet(rng, "close", wr, again + HOUR, natural, 0.6) if wr else natural
+                res2 = max(again + 30 * MIN, self.cal.sub_working_hours(closed2, rng.lognormal(math.log(2), 0.8)).at)
+                closed2 = max(closed2, res2 + 5 * MIN)
+                add("resolved", res2)
+                add("closed", closed2, closure_reason="fixed")
                 add("evaluated", closed2 + int(rng.lognormal(math.log(8), 0.8) * HOUR),
                     satisfaction="basically" if rng.random() < 0.6 else "satisfied")
         return out
@@ -460,17 +617,6 @@ class Simulator:
 def _name(rng: np.random.Generator) -> str:
     n = 1 + int(rng.random() < 0.7)
     return SURNAMES[int(rng.integers(len(SURNAMES)))] + "".join(GIVEN[int(rng.integers(len(GIVEN)))] for _ in range(n))
-
-
-@lru_cache(maxsize=4096)
-def _is_workday(d: date) -> bool:
-    """Official working day (with 调休) where chinesecalendar knows the year; else Mon–Fri."""
-    try:
-        import chinese_calendar
-
-        return bool(chinese_calendar.is_workday(d))
-    except (ImportError, NotImplementedError):
-        return d.weekday() < 5
 
 
 def _sample_grids(index: Any, seed: int, per_grid: int = 48) -> _Grids:
