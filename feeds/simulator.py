@@ -8,7 +8,11 @@ calibrated to DOMAIN.md: ~440,000 reports a year (~1,200 a day) over the jurisdi
 streets and grids, peaks 9–11 and 14–17, quieter nights and weekends, category mix from
 ``config/categories.json`` ``share``, channel mix led by the grid workers' app, recurring
 hotspots; average handling ~3 days, closure rate ~99.7 %, effective disposal ~96 %,
-satisfaction ~95 %. ``tests/feeds/test_simulator.py`` measures these.
+satisfaction ~95 %. Departments act against the deadlines the supervision engine enforces:
+each stage's due comes from ``feeds.supervision.sla`` (the rule for the case's channel,
+category and level, on the engine's work calendar), ~99 % of early stages and ~96 % of
+closures are met, the rest late by a heavy-tailed margin (district on-time rate ~0.96).
+``tests/feeds/test_simulator.py`` measures these, the last with the real worker.
 
 Deterministic: a day's events depend only on (seed, day), so a restart that backfills the
 same days again sends the same source ids and update ids, and ingest answers "duplicate".
@@ -80,7 +84,7 @@ QUICK = {"CG-MANHOLE": 0.06, "MS-FLOOD": 0.25, "XF-EXIT": 0.3, "ZA-QUARREL": 0.1
 HOTSPOT_CATEGORIES = ["CG-VENDOR", "SR-GARBAGE", "SR-NOISE", "CG-PARKING", "XF-EBIKE", "JF-PROPERTY",
                       "SR-STAIRWELL", "CG-CONSTRUCTION", "SR-BANNER", "ZA-RENTAL"]
 #: mean handling days (received → closed) by level before category speed-ups; calibrated to ~3 days overall
-LEVEL_DAYS = {1: 2.6, 2: 4.7, 3: 7.6, 4: 10.5}
+LEVEL_DAYS = {1: 2.7, 2: 4.9, 3: 7.9, 4: 11.0}
 HANDLING_SIGMA = 0.65
 #: grid workers settle this share of their own level-1 reports on the spot (网格自处), within hours, any day
 SELF_HANDLED = 0.2
@@ -93,6 +97,8 @@ CITIZEN_CHANNELS = frozenset({"hotline_12345", "citizen_app", "minhu", "public_a
 # the deadlines the engine enforces. A stage is met late with the probability in STAGE_LATE,
 # by a heavy-tailed margin; otherwise its action falls inside the window.
 
+#: the stages before closure, in order
+STAGES = ("dispatch", "sign", "contact", "on_scene", "feedback")
 #: pace of a stage met in time: lognormal (median, sigma) of the share of its allowed time used
 STAGE_PACE = {"dispatch": (0.2, 0.7), "sign": (0.25, 0.8), "contact": (0.5, 0.4), "on_scene": (0.4, 0.5),
               "feedback": (0.3, 0.6)}
@@ -100,7 +106,7 @@ STAGE_PACE = {"dispatch": (0.2, 0.7), "sign": (0.25, 0.8), "contact": (0.5, 0.4)
 #: within 3, on scene in ~8 min, settled (fed back) in ~25
 PACE_110 = {"sign": (0.5, 0.3), "contact": (0.6, 0.2), "on_scene": (0.8, 0.1), "feedback": (0.21, 0.35)}
 #: probability that a stage is met late; the closure deadline is the one departments miss most
-STAGE_LATE = {"dispatch": 0.003, "sign": 0.008, "contact": 0.005, "on_scene": 0.005, "feedback": 0.004,
+STAGE_LATE = {"dispatch": 0.002, "sign": 0.005, "contact": 0.005, "on_scene": 0.005, "feedback": 0.004,
               "close": 0.036}
 #: lateness of a missed stage: lognormal with this median share of the allowed time, sigma LATE_SIGMA
 LATE_MARGIN = {"close": 0.12}
@@ -474,8 +480,9 @@ class Simulator:
             w = self._window(rule, stage, starts)
             if w is None:
                 at = self._later(after, hours, working)
-                # in time for the next clock that runs (e.g. 4 h feedback of district-level matters)
-                nxt = self._window(rule, "feedback", starts) if stage in ("contact", "on_scene") else None
+                # in time for the next clock that runs (e.g. on scene within 2 h of an urgent dispatch)
+                nxt = next((w for w in (self._window(rule, n, starts) for n in STAGES[STAGES.index(stage) + 1:])
+                            if w is not None), None)
                 if nxt is not None and at > nxt.near > after:
                     at = self._between(rng, after, nxt.near, False)
                 return at
