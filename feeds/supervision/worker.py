@@ -327,9 +327,11 @@ class Worker:
         """XREADGROUP of up to ``batch_size`` entries (``start``: '>' new, '0' this consumer's pending).
 
         Sent on a raw pooled connection and taken as the parser returns it: redis-py's reply
-        callback would reshape every entry in Python. With ``hiredis`` the ~11 bulk strings of an
-        entry are parsed in C (a server-side script that packed the batch into one string cost the
-        server ~8 µs an entry, more than the read itself).
+        callback would reshape every entry in Python. A plain reply, not the batch packed into one
+        string by a server-side script: the script cost the server ~7 µs an entry, parsing the ~11
+        bulk strings of an entry costs this process ~11 µs in Python (~3 µs with ``hiredis``); the
+        same throughput here, and the server, shared by every worker, the ingest and the screens,
+        is the scarcer of the two.
         """
         keys = self.keys
         reply = self._call_raw("XREADGROUP", "GROUP", keys.sv_group, self.consumer, "COUNT", self.batch_size,
@@ -804,8 +806,9 @@ class Worker:
 
 def _resp(cmds: list[tuple]) -> bytes:
     """RESP encoding of commands (tuples of str, bytes, int, float): a batch has ~15 arguments per
-    entry. hiredis's C encoder when it is installed (requirements.txt; ~40 % faster than the loop
-    below, which gives the same bytes), and not redis-py's packer (~2.5 µs an argument)."""
+    entry, and redis-py's packer costs ~2.5 µs an argument. hiredis's C encoder when it is installed
+    (~40 % faster than the loop below, which gives the same bytes; hiredis is not a requirement:
+    see docs/BENCHMARKS.md, supervision)."""
     if _hiredis_pack is None:
         return _resp_python(cmds)
     return b"".join([_hiredis_pack(cmd) for cmd in cmds])
