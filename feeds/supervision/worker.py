@@ -54,6 +54,7 @@ from feeds.supervision import alerts as al
 from feeds.supervision import lifecycle as lc
 from feeds.supervision.readmodels import Projection, Writes, project, write_diff
 from feeds.supervision.routing import GridLookup
+from feeds.supervision.wire import read_replies
 
 try:
     from hiredis import pack_command as _hiredis_pack
@@ -350,12 +351,15 @@ class Worker:
         conn = pool.get_connection()
         try:
             conn.send_packed_command([_resp([args])])
-            return conn.read_response()
+            reply = read_replies(conn, 1)[0]
         except BaseException:
             conn.disconnect()  # unknown protocol position left behind: start clean
             raise
         finally:
             pool.release(conn)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     def _claim(self, min_idle_ms: int = 60_000) -> int:
         """Take over entries a dead consumer left pending; returns how many were processed."""
@@ -556,15 +560,16 @@ class Worker:
             raws: list = []
             if keys:
                 conn.send_packed_command([_resp([("WATCH", *keys), ("MGET", *keys)])])
-                conn.read_response()
-                raws = conn.read_response()
+                raws = read_replies(conn, 2)[1]
             states, old = self._decode(case_ids, raws)
             tx = _Queue()
             compute(states, old, tx)
             conn.send_packed_command([_resp([("MULTI",), *tx.cmds, ("EXEC",)])])
-            for _ in range(len(tx.cmds) + 1):
-                conn.read_response()  # OK, QUEUED...
-            result = conn.read_response()
+            replies = read_replies(conn, len(tx.cmds) + 2)  # OK, QUEUED..., the EXEC result
+            for r in replies[:-1]:
+                if isinstance(r, Exception):  # a command refused while queueing: EXEC aborts
+                    raise r
+            result = replies[-1]
         except BaseException:
             conn.disconnect()  # unknown protocol position (and WATCH) left behind: start clean
             raise
