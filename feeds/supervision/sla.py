@@ -5,7 +5,8 @@ report's rule set wins (ties: first in the file). A rule lists stages; each stag
 at an event (``received`` = the report, or an update kind such as ``dispatched``), may be
 restarted by other kinds (``restart_on``, e.g. ``reopened``), and is met by the kinds in
 ``met_by`` (a counting closure meets every running clock). Durations and near-due thresholds
-are data: ``{"minutes": 1}``, ``{"working_days": 7}``, ``{"fraction": 0.8}``,
+are data: ``{"minutes": 1}``, ``{"working_days": 7}``, ``{"fraction": 0.8}`` (of the working time
+when the limit counts working days or hours, else of the elapsed time),
 ``{"before_working_hours": 1}``; a limit may also take the due from a field the source sent
 (``{"from_attr": "servicedate", ..., "else": {"days": 7}}``, see :func:`due_from_attr`).
 
@@ -145,12 +146,33 @@ class SlaBook:
         self._by_name.update((r.name, r) for rules in self.rulesets.values() for r in rules)
 
 
-def near_time(spec: dict, start: int, due: int, cal: WorkCalendar) -> Deadline:
-    """When a clock becomes near-due: a fraction of the allowed time, or some time before the due."""
+WORKING_UNITS = frozenset({"working_days", "working_hours"})
+
+
+def counts_working_time(limit: dict) -> bool:
+    """Whether a stage limit is counted on the work calendar (working days or hours; for a limit
+    taken from a source field, its fallback's unit): its near-due fraction is of working time."""
+    if "from_attr" in limit:
+        limit = limit.get("else") or {}
+    return any(unit in WORKING_UNITS for unit in limit)
+
+
+def near_time(spec: dict, start: int, due: int, cal: WorkCalendar, working: bool = False) -> Deadline:
+    """When a clock becomes near-due: a fraction of the allowed time, or some time before the due.
+
+    ``working``: the clock counts working time (see :func:`counts_working_time`); then a fraction is
+    of the *working* time between start and due, placed on the work calendar. A fraction of the
+    elapsed wall time would put a 5-working-day clock started on a Friday evening near-due on the
+    next Monday at ~01:00 — and every such clock at once.
+    """
     (unit, amount), = spec.items()
     if unit == "fraction":
-        at = start + int((due - start) * float(amount))
-        return Deadline(at)
+        if working:
+            allowed = cal.working_ms_between(start, due)
+            if allowed.at > 0:
+                d = cal.add_working_hours(start, allowed.at * float(amount) / HOUR_MS)
+                return Deadline(min(d.at, due), allowed.fallback or d.fallback)
+        return Deadline(start + int((due - start) * float(amount)))
     if unit == "before_minutes":
         d = Deadline(due - int(amount * MINUTE_MS))
     elif unit == "before_hours":
@@ -194,8 +216,9 @@ def resolve_limit(limit: dict, start: int, cal: WorkCalendar, attrs: dict | None
 def start_clock(rule: StageRule, start: int, cal: WorkCalendar, name: str | None = None,
                 limit: dict | None = None, attrs: dict | None = None) -> dict:
     """A running clock for ``rule`` started at ``start`` (``attrs``: the report's source fields)."""
-    due = resolve_limit(limit or rule.limit, start, cal, attrs)
-    near = near_time(rule.near, start, due.at, cal)
+    limit = limit or rule.limit
+    due = resolve_limit(limit, start, cal, attrs)
+    near = near_time(rule.near, start, due.at, cal, counts_working_time(limit))
     return {"stage": name or rule.stage, "start": start, "due": due.at, "near": near.at, "met": None,
             "state": "running", "nf": False, "df": False, "fb": due.fallback or near.fallback}
 
@@ -228,7 +251,7 @@ def extend_clock(clock: dict, rule: StageRule, spec: dict, cal: WorkCalendar) ->
         due = cal.add(clock["due"] - 1, spec)
     else:
         due = cal.add(clock["due"], spec)
-    near = near_time(rule.near, clock["start"], due.at, cal)
+    near = near_time(rule.near, clock["start"], due.at, cal, counts_working_time(rule.limit))
     out = dict(clock)
     out.update(due=due.at, near=near.at, nf=False, df=False, fb=clock["fb"] or due.fallback or near.fallback)
     return out

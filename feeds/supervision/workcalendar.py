@@ -189,6 +189,30 @@ class WorkCalendar:
             d += timedelta(days=1)
         raise ValueError(f"no working time found within {_MAX_DAYS} days of {start_ms}")
 
+    def working_ms_between(self, start_ms: int, end_ms: int) -> Deadline:
+        """Working time (ms, inside ``work_hours`` of working days) between two instants, as a
+        :class:`Deadline` whose ``at`` is that duration (and ``fallback`` whether a day used the
+        weekend fallback). What a working-time clock allows, for near-due at a fraction of it."""
+        total = 0
+        fallback = False
+        if end_ms <= start_ms:
+            return Deadline(0)
+        d, last = self.local_date(start_ms), self.local_date(end_ms)
+        for _ in range(_MAX_DAYS):
+            if d > last:
+                break
+            work, fb = self.day_info(d)
+            fallback |= fb
+            if work:
+                base = self._midnight_ms(d)
+                for a, b in self.work_hours:
+                    lo = max(base + a * MINUTE_MS, start_ms)
+                    hi = min(base + b * MINUTE_MS, end_ms)
+                    if hi > lo:
+                        total += hi - lo
+            d += timedelta(days=1)
+        return Deadline(total, fallback)
+
     def sub_working_hours(self, end_ms: int, hours: float) -> Deadline:
         """The instant ``hours`` working hours before ``end_ms`` (for "warn one working hour before")."""
         remaining = int(round(hours * HOUR_MS))

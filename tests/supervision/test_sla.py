@@ -94,7 +94,8 @@ def test_an_extension_moves_the_due_and_the_near_point_follows() -> None:
     clock = start_clock(srule, T0, rules().calendar)
     moved = extend_clock(clock, srule, {"working_days": 2}, rules().calendar)
     assert local(moved["due"]) == local(ms(2026, 12, 3))
-    assert moved["near"] == T0 + int((moved["due"] - T0) * 0.8)
+    # 80 % of the 43.5 working hours from Wed 10:00 to the end of Wed 2 Dec: Tue 1 Dec 16:18
+    assert local(moved["near"]) == local(ms(2026, 12, 1, 16, 18))
     until = extend_clock(clock, srule, {"until": ms(2026, 12, 20)}, rules().calendar)
     assert until["due"] == ms(2026, 12, 20)
 
@@ -118,3 +119,65 @@ LA_T0 = int(datetime(2020, 1, 1, 9, 0, tzinfo=ZoneInfo("America/Los_Angeles")).t
 ])
 def test_a_due_can_come_from_the_sources_own_field(attrs: dict, due: datetime) -> None:
     assert resolve_limit(LA, LA_T0, rules().calendar, attrs).at == int(due.timestamp() * 1000)
+
+
+# Near-due of working-time clocks: a fraction of the *working* time allowed, placed on the work
+# calendar (08:30-12:00, 13:30-17:30 on working days). Each case is a clock given as data:
+# (start, limit, near spec) -> near-due instant, local time.
+NEAR_DUE_CLOCKS = [
+    pytest.param(ms(2026, 11, 27, 18, 0), {"working_days": 1}, {"fraction": 0.8}, ms(2026, 11, 30, 16, 0),
+                 id="fri-evening-1wd: 6 of Monday's 7.5 h, not Mon 08:24"),
+    pytest.param(ms(2026, 11, 27, 17, 0), {"working_days": 2}, {"fraction": 0.8}, ms(2026, 12, 1, 14, 24),
+                 id="fri-17h-2wd: 12.4 of 15.5 h, not Mon 03:24"),
+    pytest.param(ms(2026, 11, 27, 17, 0), {"working_days": 5}, {"fraction": 0.8}, ms(2026, 12, 3, 17, 24),
+                 id="fri-17h-5wd"),
+    pytest.param(ms(2026, 11, 28, 10, 0), {"working_days": 1}, {"fraction": 0.8}, ms(2026, 11, 30, 16, 0),
+                 id="saturday-start"),
+    pytest.param(ms(2026, 9, 30, 16, 0), {"working_days": 1}, {"fraction": 0.8}, ms(2026, 10, 8, 15, 42),
+                 id="over-the-national-day-holidays"),
+    pytest.param(T0, {"working_hours": 4}, {"fraction": 0.8}, ms(2026, 11, 25, 14, 42),
+                 id="working-hours-across-lunch"),
+    pytest.param(ms(2026, 11, 27, 17, 0), {"working_days": 1}, {"before_working_hours": 1},
+                 ms(2026, 11, 30, 16, 30), id="one-working-hour-before"),
+    pytest.param(T0, {"hours": 10}, {"fraction": 0.8}, T0 + 8 * 60 * MIN, id="elapsed-clock-unchanged"),
+    pytest.param(ms(2026, 11, 28, 10, 0), {"working_days": 0}, {"fraction": 0.8}, ms(2026, 11, 28, 21, 12),
+                 id="no-working-time-at-all: elapsed fraction"),
+    pytest.param(ms(2026, 11, 27, 18, 0), {"from_attr": "x", "format": "%Y", "else": {"working_days": 1}},
+                 {"fraction": 0.8}, ms(2026, 11, 30, 16, 0), id="source-field-absent: the fallback's unit"),
+]
+
+
+@pytest.mark.parametrize("start, limit, near_spec, near", NEAR_DUE_CLOCKS)
+def test_near_due_is_a_fraction_of_the_working_time_on_the_calendar(start: int, limit: dict, near_spec: dict,
+                                                                     near: int) -> None:
+    from feeds.supervision.sla import StageRule
+
+    rule = StageRule(stage="close", start="received", limit=limit, near=near_spec, met_by=frozenset())
+    clock = start_clock(rule, start, rules().calendar)
+    assert local(clock["near"]) == local(near)
+    assert start <= clock["near"] <= clock["due"]
+
+
+def test_no_wave_of_near_due_warnings_on_monday_night() -> None:
+    """Clocks started over a Friday afternoon and evening: none near-due before Monday's working hours."""
+    from feeds.supervision.sla import StageRule
+
+    cal = rules().calendar
+    for days in (1, 2, 3):
+        rule = StageRule(stage="close", start="received", limit={"working_days": days}, near={"fraction": 0.8},
+                         met_by=frozenset())
+        for minute in range(0, 8 * 60, 15):  # Fri 16:00 .. Sat 00:00
+            near = local(start_clock(rule, ms(2026, 11, 27, 16, 0) + minute * MIN, cal)["near"])
+            assert near >= local(ms(2026, 11, 30, 8, 30)), (days, minute, near)
+            assert cal.is_workday(near.date()) and (8, 30) <= (near.hour, near.minute) <= (17, 30)
+
+
+@pytest.mark.parametrize("start, end, hours", [
+    (T0, ms(2026, 11, 25, 15, 0), 3.5),  # 10-12, 13:30-15
+    (ms(2026, 11, 27, 17, 0), ms(2026, 12, 1), 8.0),  # Fri 0.5 h + Mon 7.5 h
+    (ms(2026, 9, 30, 8, 0), ms(2026, 10, 8), 7.5),  # 30 Sep, then the National Day holidays
+    (ms(2026, 10, 9, 17, 0), ms(2026, 10, 12), 8.0),  # Fri 0.5 h + the make-up Saturday 10 Oct
+    (T0, T0, 0.0),
+])
+def test_working_time_between_two_instants(start: int, end: int, hours: float) -> None:
+    assert rules().calendar.working_ms_between(start, end).at == int(hours * 3_600_000)
