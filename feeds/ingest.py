@@ -34,6 +34,7 @@ from feeds.model import Update
 from feeds.normalise import CellLocator, Locator, load_locator, normalise
 from feeds.privacy import mask_text
 from feeds.settings import Settings
+from feeds.store import RedisConnectionError, RedisTimeoutError
 from feeds.validate import Reason, Rejection, ReportIn, UpdateIn, Validator, parse_body
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,11 @@ log = logging.getLogger(__name__)
 SCRIPT = (Path(__file__).with_name("ingest.lua")).read_text(encoding="utf-8")
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 DeltaMode = Literal["item", "batch", "none"]
-_RS, _US = b"\x1e", b"\x1f"
+STRIDE = 3  # arguments per record of the log script: key, header, body (feeds/ingest.lua)
+_US = b"\x1f"  # separates a header's fields
+_LINK_TAIL = b'],"duplicate_of":""}'  # a report's payload ends so; the script rewrites it if linked
 _GEO_MAX_LAT = 85.05112878  # GEOADD refuses points beyond this latitude
+_IO_ERRORS = (OSError, RedisConnectionError, RedisTimeoutError)  # the server is unreachable
 DESC_CHARS = 60
 DEFAULT_BATCH = 500
 DLQ_RAW_LIMIT = 256 * 1024
@@ -167,7 +171,10 @@ class Ingestor:
         """
         self.ensure_script()
         size = batch_size or self.batch_size
-        conn = self.client.connection_pool.get_connection()
+        try:
+            conn = self.client.connection_pool.get_connection()
+        except _IO_ERRORS as e:
+            raise IngestUnavailable(f"log server unavailable: {e}") from e
         pending: _Prepared | None = None
         try:
             for batch in batches:
@@ -181,7 +188,7 @@ class Ingestor:
             if pending is not None:
                 yield self._receive(conn, pending)
                 pending = None
-        except (OSError, ConnectionError) as e:
+        except _IO_ERRORS as e:
             conn.disconnect()
             raise IngestUnavailable(f"log server unavailable: {e}") from e
         finally:
@@ -196,18 +203,23 @@ class Ingestor:
     # --- one batch ------------------------------------------------------------------------------
     def _ingest_batch(self, items: Sequence[Any], source: str, now: int, trust_received: bool,
                       deltas: DeltaMode) -> list[Result]:
-        prep = self._prepare(items, source, now, trust_received, deltas)
-        cmds = self._commands(prep)
-        if not cmds:
-            return self._complete(prep, [])
-        pipe = self.client.pipeline(transaction=False)
-        for cmd in cmds:
-            pipe.execute_command(*cmd)
+        return self._round_trip(self._prepare(items, source, now, trust_received, deltas))
+
+    def _round_trip(self, prep: _Prepared) -> list[Result]:
+        """Send one prepared batch and wait for its answers (one round trip)."""
+        pool = self.client.connection_pool
         try:
-            replies = pipe.execute(raise_on_error=False)
-        except Exception as e:  # connection refused/reset: nothing may be assumed accepted
+            conn = pool.get_connection()
+        except _IO_ERRORS as e:  # refused: nothing may be assumed accepted
             raise IngestUnavailable(f"log server unavailable: {e}") from e
-        return self._complete(prep, replies)
+        try:
+            self._send(conn, prep)
+            return self._receive(conn, prep)
+        except _IO_ERRORS as e:  # reset: nothing may be assumed accepted
+            conn.disconnect()
+            raise IngestUnavailable(f"log server unavailable: {e}") from e
+        finally:
+            pool.release(conn)
 
     def _prepare(self, items: Sequence[Any], source: str, now: int, trust_received: bool,
                  deltas: DeltaMode) -> _Prepared:
@@ -216,7 +228,7 @@ class Ingestor:
         reports, updates, rejections = self.validator.validate(items, now, trust_received)
         if reports:
             normalise(reports, self.locator)
-        records: list[tuple[int, bytes]] = []
+        records: list[tuple[int, bytes]] = []  # (item index, the record's arguments as RESP)
         item_delta = deltas == "item"
         for r in reports:
             try:
@@ -249,32 +261,39 @@ class Ingestor:
                 prep.buckets = range(first, last + 1)
         return prep
 
-    def _commands(self, prep: _Prepared) -> list[tuple[Any, ...]]:
-        cmds: list[tuple[Any, ...]] = []
+    def _commands(self, prep: _Prepared) -> tuple[list[bytes], int]:
+        """The batch's commands in RESP (its dead letters, the script call, maybe WAITAOF) and
+        how many there are (the script's records ride as separate, already encoded, chunks)."""
+        cmds: list[bytes] = []
+        n = 0
         for rej in [] if prep.dlq_written else prep.rejections:
-            cmds.append(("XADD", self.keys.dead_letters, "*",
-                         *[x for kv in dead_letter_fields(rej, prep.source, prep.now).items() for x in kv]))
+            cmds.append(_resp(("XADD", self.keys.dead_letters, "*",
+                               *[x for kv in dead_letter_fields(rej, prep.source, prep.now).items() for x in kv])))
+            n += 1
         if prep.records:
             bucket_keys = [self.keys.recent_bucket(b) for b in prep.buckets]
-            cmds.append(("EVALSHA", SCRIPT_SHA, len(self._keys_args) + len(bucket_keys), *self._keys_args,
-                         *bucket_keys, self.keys.deltas, prep.deltas, repr(float(self.dedup_radius)),
-                         self.dedup_window_ms, self.bucket_ms, self.keys.recent_geo, prep.bbox,
-                         _RS.join([rec for _, rec in prep.records])))
+            head = ("EVALSHA", SCRIPT_SHA, len(self._keys_args) + len(bucket_keys), *self._keys_args,
+                    *bucket_keys, self.keys.deltas, prep.deltas, repr(float(self.dedup_radius)),
+                    self.dedup_window_ms, self.bucket_ms, self.keys.recent_geo, prep.bbox)
+            cmds.append(_resp(head, len(prep.records) * STRIDE))
+            cmds.extend([rec for _, rec in prep.records])  # already RESP: no copy per argument here
+            n += 1
             if self.waitaof:
-                cmds.append(("WAITAOF", 1, 0, 0))
-        return cmds
+                cmds.append(_resp(("WAITAOF", 1, 0, 0)))
+                n += 1
+        return cmds, n
 
     def _send(self, conn: Any, prep: _Prepared) -> None:
-        prep.n_commands = len(cmds := self._commands(prep))
+        cmds, prep.n_commands = self._commands(prep)
         if cmds:
-            conn.send_packed_command(conn.pack_commands(cmds))
+            conn.send_packed_command([b"".join(cmds)])  # one write: one sendall
 
     def _receive(self, conn: Any, prep: _Prepared) -> list[Result]:
         replies: list[Any] = []
         for _ in range(prep.n_commands):
             try:
                 replies.append(conn.read_response())
-            except (OSError, ConnectionError):
+            except _IO_ERRORS:
                 raise
             except Exception as e:  # an error reply (e.g. NOSCRIPT): keep reading the others
                 replies.append(e)
@@ -317,10 +336,7 @@ class Ingestor:
         return final
 
     def _complete_retry(self, prep: _Prepared) -> list[Result]:
-        pipe = self.client.pipeline(transaction=False)
-        for cmd in self._commands(prep):
-            pipe.execute_command(*cmd)
-        return self._complete(prep, pipe.execute(raise_on_error=False))
+        return self._round_trip(prep)
 
     def _write_dead_letters(self, rejections: list[Rejection], source: str, now: int) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -352,7 +368,7 @@ class Ingestor:
         if len(body) > self.max_payload:
             raise _TooLarge(f"{len(body)} bytes; at most {self.max_payload}")
         flags = b",".join([b'"' + f.encode() + b'"' for f in r.flags]) if r.flags else b""
-        head = body[:-1] + b',"flags":[' + flags
+        body = b"".join((body[:-1], b',"flags":[', flags, _LINK_TAIL))
         if item_delta:
             tail = orjson.dumps({
                 "category": r.category, "channel": r.channel, "level": r.level, "lon": r.lon, "lat": r.lat,
@@ -365,9 +381,9 @@ class Ingestor:
             lon, lat = repr(r.lon).encode(), repr(r.lat).encode()
         else:
             lon = lat = b""
-        return _US.join((b"R", f"{r.channel}|{r.source_id}".encode(), self._case_prefix(r.received_at),
-                         str(r.received_at).encode(), head, b"1" if flags else b"", tail, r.category.encode(),
-                         r.channel.encode(), lon, lat))
+        header = _US.join((self._case_prefix(r.received_at), str(r.received_at).encode(), r.category.encode(),
+                           r.channel.encode(), lon, lat, tail))
+        return _record(f"{r.channel}|{r.source_id}".encode(), header, body)
 
 
 class _TooLarge(ValueError):
@@ -413,8 +429,38 @@ def _encode_update_in(u: UpdateIn, max_payload: int) -> bytes:
         raise _TooLarge(f"{len(data)} bytes; at most {max_payload}")
     ref = f"{u.channel}|{u.source_id}" if not u.case_id else ""
     ukey = f"u|{u.case_id or ref}|{u.update_id}" if u.update_id else ""
-    return _US.join((b"U", u.case_id.encode(), ref.encode(), str(u.version).encode(), u.kind.encode(),
-                     str(u.at).encode(), data, ukey.encode(), b""))
+    return _record(b"", _update_header(u.case_id, ref, u.version, u.kind, u.at, ukey, b""), data)
+
+
+def _update_header(case_id: str, ref: str, version: int, kind: str, at: int, ukey: str, audit: bytes) -> bytes:
+    """An update record's header (feeds/ingest.lua); the audit JSON goes last (it may hold anything)."""
+    return _US.join((case_id.encode(), ref.encode(), str(version).encode(), kind.encode(), str(at).encode(),
+                     ukey.encode(), audit))
+
+
+_RECORD_RESP = b"$%d\r\n%b\r\n" * STRIDE
+
+
+def _record(key: bytes, header: bytes, body: bytes) -> bytes:
+    """A record's STRIDE arguments in RESP, in one formatting step. The server gets the body as
+    its own argument (stored as sent, nothing split out of it on the server, the busier core)
+    and the small fields in one header that the script reads with one pattern match."""
+    return _RECORD_RESP % (len(key), key, len(header), header, len(body), body)
+
+
+def _resp(args: Sequence[Any], extra: int = 0) -> bytes:
+    """A command in RESP, as redis-py encodes it (str UTF-8, float repr); ``extra`` more
+    arguments follow, already encoded."""
+    out = [b"*%d\r\n" % (len(args) + extra)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, float):
+            a = repr(a).encode()
+        elif not isinstance(a, bytes | bytearray | memoryview):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%b\r\n" % (len(a), a))
+    return b"".join(out)
 
 
 def _result(answer: str) -> Result:
@@ -451,7 +497,7 @@ def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
     """
     if not updates:
         return []
-    records = []
+    records: list[bytes] = []  # STRIDE arguments per update (feeds/ingest.lua)
     for i, u in enumerate(updates):
         data = dict(u.data)
         if u.actor:
@@ -460,13 +506,12 @@ def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
             data["role"] = u.role
         a = audit[i] if audit is not None else None
         uid = update_ids[i] if update_ids is not None else ""
-        records.append(_US.join((
-            b"U", u.case_id.encode(), b"", str(u.version).encode(), u.kind.encode(), str(u.at).encode(),
-            orjson.dumps(data), (f"u|{u.case_id}|{uid}" if uid else "").encode(),
-            orjson.dumps(a) if a else b"")))
+        records.extend((b"", _update_header(u.case_id, "", u.version, u.kind, u.at,
+                                            f"u|{u.case_id}|{uid}" if uid else "", orjson.dumps(a) if a else b""),
+                        orjson.dumps(data)))
     key_args = _fixed_keys(keys)
     window_ms = dedup_window_s * 1000
-    args = [keys.deltas, "none", "0", window_ms, bucket_ms(window_ms), keys.recent_geo, "", _RS.join(records)]
+    args = [keys.deltas, "none", "0", window_ms, bucket_ms(window_ms), keys.recent_geo, "", *records]
     try:
         reply = client.evalsha(SCRIPT_SHA, len(key_args), *key_args, *args)
     except Exception as e:

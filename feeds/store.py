@@ -24,6 +24,7 @@ from typing import Any
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: F401  re-export
 from redis.exceptions import RedisError, ResponseError  # noqa: F401  re-export
+from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: F401  re-export
 
 from feeds.keys import Keys
 from feeds.settings import Settings
