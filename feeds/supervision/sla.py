@@ -170,7 +170,7 @@ def near_time(spec: dict, start: int, due: int, cal: WorkCalendar, working: bool
         if working:
             allowed = cal.working_ms_between(start, due)
             if allowed.at > 0:
-                d = cal.add_working_hours(start, allowed.at * float(amount) / HOUR_MS)
+                d = cal.working_point(start, max(1, int(allowed.at * float(amount))))
                 return Deadline(min(d.at, due), allowed.fallback or d.fallback)
         return Deadline(start + int((due - start) * float(amount)))
     if unit == "before_minutes":

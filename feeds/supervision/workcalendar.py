@@ -77,11 +77,14 @@ class WorkCalendar:
     # each day's midnight, and the end of "n working days after day d".
     _midnights: dict[date, int] = field(default_factory=dict, repr=False, compare=False)
     _working_days_ends: dict[tuple[date, int], Deadline] = field(default_factory=dict, repr=False, compare=False)
+    _nth_workdays: dict[tuple[date, int], tuple[date, bool]] = field(default_factory=dict, repr=False, compare=False)
+    _whole_days: dict[tuple[date, date], tuple[int, bool]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._zone = ZoneInfo(self.tz)
         if not self.work_hours or any(not 0 <= a < b <= 24 * 60 for a, b in self.work_hours):
             raise ValueError(f"work_hours must be increasing minute windows within a day, got {self.work_hours}")
+        self._daily_ms = sum(b - a for a, b in self.work_hours) * MINUTE_MS
 
     @classmethod
     def load(cls, config_dir: Path, tz: str = "Asia/Shanghai",
@@ -192,26 +195,85 @@ class WorkCalendar:
     def working_ms_between(self, start_ms: int, end_ms: int) -> Deadline:
         """Working time (ms, inside ``work_hours`` of working days) between two instants, as a
         :class:`Deadline` whose ``at`` is that duration (and ``fallback`` whether a day used the
-        weekend fallback). What a working-time clock allows, for near-due at a fraction of it."""
-        total = 0
-        fallback = False
+        weekend fallback). What a working-time clock allows, for near-due at a fraction of it.
+        The whole days in between are counted once per (first day, last day) and memoised: a clock
+        starts on most reports, and its due is usually a midnight many clocks share."""
         if end_ms <= start_ms:
             return Deadline(0)
         d, last = self.local_date(start_ms), self.local_date(end_ms)
+        work, fallback = self.day_info(d)
+        total = self._overlap(d, start_ms, end_ms) if work else 0
+        if d == last:
+            return Deadline(total, fallback)
+        key = (d, last)
+        hit = self._whole_days.get(key)
+        if hit is None:
+            if len(self._whole_days) > 100_000:
+                self._whole_days.clear()
+            hit = self._whole_days[key] = self._count_whole_days(d, last)
+        whole, fb = hit
+        end_work, end_fb = self.day_info(last)
+        total += whole * self._daily_ms + (self._overlap(last, start_ms, end_ms) if end_work else 0)
+        return Deadline(total, fallback or fb or end_fb)
+
+    def _count_whole_days(self, first: date, last: date) -> tuple[int, bool]:
+        """(working days strictly between ``first`` and ``last``, any of them from the fallback)."""
+        n, fallback = 0, False
+        d = first + timedelta(days=1)
         for _ in range(_MAX_DAYS):
-            if d > last:
-                break
+            if d >= last:
+                return n, fallback
             work, fb = self.day_info(d)
+            n += work
             fallback |= fb
-            if work:
-                base = self._midnight_ms(d)
-                for a, b in self.work_hours:
-                    lo = max(base + a * MINUTE_MS, start_ms)
-                    hi = min(base + b * MINUTE_MS, end_ms)
-                    if hi > lo:
-                        total += hi - lo
             d += timedelta(days=1)
-        return Deadline(total, fallback)
+        raise ValueError(f"more than {_MAX_DAYS} days between {first} and {last}")
+
+    def working_point(self, start_ms: int, offset_ms: int) -> Deadline:
+        """The instant ``offset_ms`` (> 0) of working time after ``start_ms`` — what
+        :meth:`add_working_hours` returns — jumping over whole working days (memoised per day)."""
+        d = self.local_date(start_ms)
+        work, fallback = self.day_info(d)
+        if work:
+            base = self._midnight_ms(d)
+            have = self._overlap(d, start_ms, base + 2 * DAY_MS)
+            if offset_ms <= have:
+                return Deadline(self._point_in_day(base, start_ms, offset_ms), fallback)
+            offset_ms -= have
+        j = (offset_ms - 1) // self._daily_ms + 1  # the j-th working day after d holds the point
+        key = (d, j)
+        hit = self._nth_workdays.get(key)
+        if hit is None:
+            if len(self._nth_workdays) > 100_000:
+                self._nth_workdays.clear()
+            end = self._working_days_end(d, j)  # the midnight ending that day
+            hit = self._nth_workdays[key] = (self.local_date(end.at - 1), end.fallback)
+        day, fb = hit
+        base = self._midnight_ms(day)
+        return Deadline(self._point_in_day(base, base, offset_ms - (j - 1) * self._daily_ms), fallback or fb)
+
+    def _overlap(self, d: date, start_ms: int, end_ms: int) -> int:
+        """Working ms of working day ``d`` inside [start_ms, end_ms]."""
+        base = self._midnight_ms(d)
+        total = 0
+        for a, b in self.work_hours:
+            lo = max(base + a * MINUTE_MS, start_ms)
+            hi = min(base + b * MINUTE_MS, end_ms)
+            if hi > lo:
+                total += hi - lo
+        return total
+
+    def _point_in_day(self, base: int, start_ms: int, offset_ms: int) -> int:
+        """The instant ``offset_ms`` of working time after ``start_ms`` within the day at ``base``."""
+        for a, b in self.work_hours:
+            lo = max(base + a * MINUTE_MS, start_ms)
+            hi = base + b * MINUTE_MS
+            if lo >= hi:
+                continue
+            if offset_ms <= hi - lo:
+                return lo + offset_ms
+            offset_ms -= hi - lo
+        raise AssertionError("offset beyond the day's working time")
 
     def sub_working_hours(self, end_ms: int, hours: float) -> Deadline:
         """The instant ``hours`` working hours before ``end_ms`` (for "warn one working hour before")."""

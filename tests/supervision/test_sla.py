@@ -181,3 +181,17 @@ def test_no_wave_of_near_due_warnings_on_monday_night() -> None:
 ])
 def test_working_time_between_two_instants(start: int, end: int, hours: float) -> None:
     assert rules().calendar.working_ms_between(start, end).at == int(hours * 3_600_000)
+
+
+def test_working_point_and_working_time_agree_with_adding_working_hours() -> None:
+    """The fast near-due helpers against the day-by-day walk, on random instants of 2026."""
+    import random
+
+    cal = rules().calendar
+    rnd = random.Random(7)
+    for _ in range(300):
+        start = ms(2026, 1, 1) + rnd.randrange(0, 350 * 86_400_000)
+        hours = rnd.uniform(0.01, 80)
+        due = cal.add_working_hours(start, hours)
+        assert cal.working_point(start, int(round(hours * 3_600_000))) == due
+        assert cal.working_ms_between(start, due.at).at == int(round(hours * 3_600_000))
