@@ -35,6 +35,7 @@ local find, sub, match, call, concat, tonumber = string.find, string.sub, string
 local cos, floor, RAD, EARTH = math.cos, math.floor, math.pi / 180, 6371008.8
 local RS, US = '\30', '\31'
 local REPORT_HEADER = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
+local CAND = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$'  -- category|channel|ms|case|lon|lat
 local UPDATE_HEADER = REPORT_HEADER  -- also seven fields, the last (audit JSON) free
 
 local function bulk(cmd, key, list)  -- HSET/ZADD/ZREM/HDEL/GEOADD with many arguments, in chunks
@@ -111,15 +112,14 @@ if radius > 0 and bbox ~= '' then
   local w = (maxlon - minlon) * math.max(cos(midlat * RAD), 0.01) * EARTH * RAD + 2 * radius + 10
   local h = (maxlat - minlat) * EARTH * RAD + 2 * radius + 10
   for i = 9, #KEYS do
-    local hits = call('GEOSEARCH', KEYS[i], 'FROMLONLAT', (minlon + maxlon) / 2, midlat,
-                      'BYBOX', w, h, 'm', 'WITHCOORD')
-    for _, hit in ipairs(hits) do
-      local m = hit[1]
-      local a = find(m, '|', 1, true)
-      local b = find(m, '|', a + 1, true)
-      local c = find(m, '|', b + 1, true)
-      add_cand(sub(m, 1, a - 1), tonumber(hit[2][1]), tonumber(hit[2][2]), sub(m, a + 1, b - 1),
-               tonumber(sub(m, b + 1, c - 1)), sub(m, c + 1))
+    -- members carry their point: no WITHCOORD (the server formatting every coordinate as a
+    -- long double and Lua parsing it back cost more than the rest of the search)
+    local hits = call('GEOSEARCH', KEYS[i], 'FROMLONLAT', (minlon + maxlon) / 2, midlat, 'BYBOX', w, h, 'm')
+    for _, m in ipairs(hits) do
+      local cat, chan, ms, case, lon, lat = match(m, CAND)
+      if cat then  -- (a member written before points were kept in it has none: not a target)
+        add_cand(cat, tonumber(lon), tonumber(lat), chan, tonumber(ms), case)
+      end
     end
   end
 end
@@ -191,6 +191,7 @@ local function report(i)
   local t = tonumber(ts)
   local dup = ''
   local located = radius > 0 and lon ~= ''
+  local lon_s, lat_s = lon, lat  -- as sent: GEOADD and the member take text, not Lua numbers
   if located then
     lon, lat = tonumber(lon), tonumber(lat)
     local b = cands[category]
@@ -228,7 +229,8 @@ local function report(i)
     local g = geo_w[bk]
     if not g then g = {} geo_w[bk] = g end
     local n = #g
-    g[n + 1], g[n + 2], g[n + 3] = lon, lat, category .. '|' .. chan .. '|' .. ts .. '|' .. case
+    g[n + 1], g[n + 2], g[n + 3] = lon_s, lat_s,
+      category .. '|' .. chan .. '|' .. ts .. '|' .. case .. '|' .. lon_s .. '|' .. lat_s
     add_cand(category, lon, lat, chan, t, case)
   end
   if t > maxt then maxt = t end

@@ -58,7 +58,7 @@ class Keys:
 
     def recent_bucket(self, bucket: int) -> str:
         """Geo set of the reports received in time bucket ``bucket`` (ms // bucket size);
-        member ``category|channel|ms|case``. Whole buckets are dropped once out of the window."""
+        member ``category|channel|ms|case|lon|lat``. Whole buckets are dropped once out of the window."""
         return f"{self.prefix}:recent:{bucket}"
 
     @property
