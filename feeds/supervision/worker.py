@@ -247,6 +247,11 @@ class Worker:
         self._meta_loaded = False
         self._last_seen = "$"
         self._cache: OrderedDict[str, _Committed] = OrderedDict()  # cases this worker last wrote
+        self.prefetch = True  # catching up: read the next batch while this one commits (``_start_prefetch``)
+        self._prefetch: _Prefetch | None = None
+        self._prefetched: list[tuple[Any, dict]] = []
+        self._predecoded: tuple[list, tuple[list[str], list[LogEntry], _Batch]] | None = None
+        self._while_committing: Callable[[], None] | None = None
         self.heat_span: tuple[str, str] | None = None  # first and last day ('YYYYMMDD') this worker counted
         self._heat_day: date | None = None  # the local day the loop last saw (the packs follow its roll-over)
 
@@ -330,16 +335,21 @@ class Worker:
         Sent on a raw pooled connection and taken as the parser returns it: redis-py's reply
         callback would reshape every entry in Python. A plain reply, not the batch packed into one
         string by a server-side script: the script cost the server ~7 µs an entry, parsing the ~11
-        bulk strings of an entry costs this process ~11 µs in Python (~3 µs with ``hiredis``); the
-        same throughput here, and the server, shared by every worker, the ingest and the screens,
-        is the scarcer of the two.
+        bulk strings of an entry costs this process a few µs; the server, shared by every worker,
+        the ingest and the screens, is the scarcer of the two.
         """
+        return self._entries_of(self._call_raw(*self._read_group_cmd(start)))
+
+    def _read_group_cmd(self, start: str) -> tuple:
         keys = self.keys
-        reply = self._call_raw("XREADGROUP", "GROUP", keys.sv_group, self.consumer, "COUNT", self.batch_size,
-                               "STREAMS", keys.log, start)
+        return ("XREADGROUP", "GROUP", keys.sv_group, self.consumer, "COUNT", self.batch_size, "STREAMS", keys.log,
+                start)
+
+    def _entries_of(self, reply: Any) -> list[tuple[Any, dict]]:
+        """The (id, fields) entries of an XREADGROUP reply (RESP3 map or RESP2 array)."""
         if not reply:
             return []
-        batch = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # RESP3 map / RESP2
+        batch = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
         entries = [(eid, dict(zip(f[0::2], f[1::2], strict=True))) for eid, f in batch if f]  # f None: deleted
         if entries:
             self._last_seen = _str(entries[-1][0])
@@ -384,14 +394,60 @@ class Worker:
         before that batch's entries are applied, and a batch costs one transaction (one fsync).
         """
         self.ensure_group()
-        entries = self._read(block_ms)
+        entries = self._take_prefetched() or self._read(block_ms)
         scan_at = self.scan_time() if entries and self._scan_owed else None
-        st = self.process(entries, scan_at=scan_at) if entries else Stats()
-        self._scan_owed = len(entries) >= self.batch_size
+        full = len(entries) >= self.batch_size
+        if full and not self._pending_first and self.prefetch:
+            self._start_prefetch()
+        try:
+            st = self.process(entries, scan_at=scan_at) if entries else Stats()
+        except BaseException:
+            self._drop_prefetch()  # its entries stay pending for this consumer: read again with '0'
+            self._pending_first = True
+            raise
+        self._scan_owed = full
         if not self._scan_owed:
             st.scanned += self.scan()
         self.stats.add(st)
         return st
+
+    # --- reading the next batch while this one commits ----------------------------------------
+    def _start_prefetch(self) -> None:
+        """Send the next batch's XREADGROUP now, on a second connection, without waiting.
+
+        Sent after this batch's ``scan_time`` (so the group frontier is what it was), it runs on
+        the server while this process applies the batch; its reply is parsed and decoded between
+        sending this batch's EXEC and reading the EXEC's reply (``_transact``), i.e. while the
+        server executes and fsyncs the transaction. Nothing about the next batch's cases is read
+        early: its WATCH and MGET follow the EXEC on the same connection as before. The entries
+        are pending for this consumer from now on, as if read at the next round.
+        """
+        self._prefetch = _Prefetch(self.client.connection_pool, _resp([self._read_group_cmd(">")]))
+        self._while_committing = self._collect_prefetch
+
+    def _collect_prefetch(self) -> None:
+        """Read and decode the prefetched batch (called while the EXEC before it is in flight)."""
+        pre, self._prefetch = self._prefetch, None
+        if pre is None:
+            return
+        entries = self._entries_of(pre.collect())
+        self._prefetched = entries
+        self._predecoded = (entries, self._decode_batch(entries)) if entries else None
+
+    def _take_prefetched(self) -> list[tuple[Any, dict]]:
+        """The prefetched batch, if any (collected now if the EXEC it was to overlap never came)."""
+        self._while_committing = None
+        if self._prefetch is not None:
+            self._collect_prefetch()
+        entries, self._prefetched = self._prefetched, []
+        return entries
+
+    def _drop_prefetch(self) -> None:
+        self._while_committing = None
+        self._prefetched, self._predecoded = [], None
+        if self._prefetch is not None:
+            self._prefetch.abandon()
+            self._prefetch = None
 
     def drain(self, max_batches: int = 1_000_000) -> Stats:
         """Process until the log is consumed (tests, catch-up), then scan once more."""
@@ -455,23 +511,8 @@ class Worker:
         instant (the deadline scan that would otherwise be a transaction of its own before it).
         """
         st = Stats(entries=len(raw_entries), batches=1)
-        decoded: list[LogEntry] = []
-        batch = _Batch()
-        ids = []
-        for entry_id, fields in raw_entries:
-            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-            ids.append(eid)
-            try:
-                e = decode_entry(eid, fields)
-            except Exception as exc:  # not our wire format: keep it, never crash
-                batch.dead.append((f"undecodable entry: {exc}", LogEntry(eid, "?", "", 0, 0, {"raw": repr(fields)[:2000]})))
-                continue
-            if e.kind == lc.CommandKind.ROOM_VETO:
-                batch.vetoes.append(e)
-            elif not e.case_id:
-                batch.dead.append(("entry without a case id", e))
-            else:
-                decoded.append(e)
+        pre, self._predecoded = self._predecoded, None
+        ids, decoded, batch = pre[1] if pre is not None and pre[0] is raw_entries else self._decode_batch(raw_entries)
         for e in decoded:
             if e.at > self._watermark:
                 self._watermark = e.at
@@ -492,6 +533,27 @@ class Worker:
         else:
             raise RuntimeError("supervision: 20 WATCH conflicts in a row on one batch")
         return st
+
+    def _decode_batch(self, raw_entries: list[tuple[Any, dict]]) -> tuple[list[str], list[LogEntry], _Batch]:
+        """(entry ids, decoded case entries, a batch holding the dead letters and vetoes). Pure."""
+        decoded: list[LogEntry] = []
+        batch = _Batch()
+        ids = []
+        for entry_id, fields in raw_entries:
+            eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            ids.append(eid)
+            try:
+                e = decode_entry(eid, fields)
+            except Exception as exc:  # not our wire format: keep it, never crash
+                batch.dead.append((f"undecodable entry: {exc}", LogEntry(eid, "?", "", 0, 0, {"raw": repr(fields)[:2000]})))
+                continue
+            if e.kind == lc.CommandKind.ROOM_VETO:
+                batch.vetoes.append(e)
+            elif not e.case_id:
+                batch.dead.append(("entry without a case id", e))
+            else:
+                decoded.append(e)
+        return ids, decoded, batch
 
     def _due_cases_for_batch(self, scan_at: int, st: Stats, limit: int = 2000) -> list[str]:
         """Cases whose timers are due at ``scan_at``, to advance in the batch's transaction; more
@@ -565,6 +627,9 @@ class Worker:
             tx = _Queue()
             compute(states, old, tx)
             conn.send_packed_command([_resp([("MULTI",), *tx.cmds, ("EXEC",)])])
+            overlap, self._while_committing = self._while_committing, None
+            if overlap is not None:  # the next batch's reading, while the server commits this one
+                overlap()
             replies = read_replies(conn, len(tx.cmds) + 2)  # OK, QUEUED..., the EXEC result
             for r in replies[:-1]:
                 if isinstance(r, Exception):  # a command refused while queueing: EXEC aborts
@@ -833,6 +898,36 @@ def _resp_python(cmds: list[tuple]) -> bytes:
     return b"".join(out)
 
 
+class _Prefetch:
+    """One command sent on a connection of its own, its reply read later (see ``Worker._start_prefetch``)."""
+
+    def __init__(self, pool: Any, packed: bytes) -> None:
+        self.pool = pool
+        self.conn = pool.get_connection()
+        try:
+            self.conn.send_packed_command([packed])
+        except BaseException:
+            self.abandon()
+            raise
+
+    def collect(self) -> Any:
+        try:
+            reply = read_replies(self.conn, 1)[0]
+        except BaseException:
+            self.conn.disconnect()
+            raise
+        finally:
+            self.pool.release(self.conn)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def abandon(self) -> None:
+        """Give the connection back without its reply: disconnected, so nobody reads it."""
+        self.conn.disconnect()
+        self.pool.release(self.conn)
+
+
 class _Queue:
     """Records commands through the few pipeline methods the writers use; sent as one MULTI..EXEC."""
 
@@ -903,6 +998,7 @@ def rebuild(worker: Worker, chunk: int = 1000, *, pack_heat: bool = False) -> St
     does): then pack the heat counters of every day counted, so cold heat queries stay fast."""
     client, keys = worker.client, worker.keys
     clear_read_models(client, keys)
+    worker._drop_prefetch()
     worker._cache.clear()
     worker.heat_span = None
     worker._watermark = worker._last_append = worker._lag = 0

@@ -1,0 +1,69 @@
+"""Reading the next batch while the current one commits (``Worker._start_prefetch``) changes nothing
+but the timing: same read models, nothing lost when a batch fails with the next one already read."""
+
+from __future__ import annotations
+
+import pytest
+
+from feeds.supervision.synthetic import DAY, append_log
+from feeds.supervision.worker import ManualClock, Worker, clear_read_models
+from tests.supervision.conftest import MONTH_START, dump
+from tests.supervision.factories import catalog
+
+pytestmark = pytest.mark.integration
+END = MONTH_START + 8 * DAY
+
+
+def _worker(store, consumer: str, prefetch: bool) -> Worker:
+    w = Worker(store, clock=ManualClock(END), consumer=consumer, catalog=catalog(), batch_size=97)
+    w.prefetch = prefetch
+    return w
+
+
+def _fresh(store) -> None:
+    clear_read_models(store.client, store.keys)
+    store.client.xgroup_destroy(store.keys.log, store.keys.sv_group)
+
+
+def test_prefetching_workers_write_exactly_what_a_plain_one_writes(store, month_entries) -> None:
+    client, keys = store.client, store.keys
+    append_log(client, keys, [e for e in month_entries if e.t < END])
+    plain = _worker(store, "plain", prefetch=False)
+    plain.drain()
+    reference = dump(client, keys)
+    _fresh(store)
+    fast = _worker(store, "fast", prefetch=True)
+    calls = []
+    collect = fast._collect_prefetch
+    fast._collect_prefetch = lambda: (calls.append(1), collect())[1]  # type: ignore[method-assign]
+    fast.drain()
+    assert len(calls) > 10  # it did read ahead
+    assert fast.stats.applied == plain.stats.applied
+    assert dump(client, keys) == reference
+    assert client.xpending(keys.log, keys.sv_group)["pending"] == 0
+
+
+def test_a_failed_batch_leaves_the_prefetched_one_pending_and_a_restart_applies_both(store, month_entries) -> None:
+    client, keys = store.client, store.keys
+    append_log(client, keys, [e for e in month_entries if e.t < END])
+    _worker(store, "ref", prefetch=False).drain()
+    reference = dump(client, keys)
+    _fresh(store)
+
+    w = _worker(store, "victim", prefetch=True)
+    commit, seen = w._commit, []
+
+    def failing_commit(*args, **kwargs):  # the 4th batch dies before its transaction, the 5th already read
+        seen.append(1)
+        if len(seen) == 4:
+            raise ConnectionError("simulated: the server went away")
+        return commit(*args, **kwargs)
+
+    w._commit = failing_commit  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        w.drain()
+    assert w._prefetch is None and not w._prefetched  # the read-ahead batch was let go ...
+    assert client.xpending(keys.log, keys.sv_group)["pending"] >= 2 * 97  # ... and stays pending, with the failed one
+    _worker(store, "victim", prefetch=True).drain()  # a restart of the same consumer reads its pending first
+    assert dump(client, keys) == reference
+    assert client.xpending(keys.log, keys.sv_group)["pending"] == 0
