@@ -68,6 +68,7 @@ PROJECTION_CACHE = 5_000  # cases whose last written state and projection are ke
 REPLAY_LAG_MS = 60_000  # an entry appended this long after it happened is history being replayed
 KPI_TICK_MS = 10_000
 CASE_DELTAS_PER_BATCH = 200  # more changed cases than this in one batch: one "cases" summary instead
+GC_HOLD_BATCHES = 50  # catching up: the cyclic collector runs once per this many full batches
 HEAT_PACK_DAYS = 31  # when the day rolls over, the heat packs of the month before are built or refreshed
 
 # Deltas and backlog counts, published inside the batch's MULTI so they go out iff it commits.
@@ -252,6 +253,7 @@ class Worker:
         self._prefetched: list[tuple[Any, dict]] = []
         self._predecoded: tuple[list, tuple[list[str], list[LogEntry], _Batch]] | None = None
         self._while_committing: Callable[[], None] | None = None
+        self._gc_held = 0  # consecutive full batches the collector has been held off for
         self.heat_span: tuple[str, str] | None = None  # first and last day ('YYYYMMDD') this worker counted
         self._heat_day: date | None = None  # the local day the loop last saw (the packs follow its roll-over)
 
@@ -404,12 +406,32 @@ class Worker:
         except BaseException:
             self._drop_prefetch()  # its entries stay pending for this consumer: read again with '0'
             self._pending_first = True
+            self._release_collector()
             raise
         self._scan_owed = full
         if not self._scan_owed:
             st.scanned += self.scan()
         self.stats.add(st)
+        self._hold_collector(full)
         return st
+
+    def _hold_collector(self, catching_up: bool) -> None:
+        """Keep the cyclic collector off across consecutive full batches (a catch-up), at most
+        ``GC_HOLD_BATCHES`` of them, instead of letting it run after each: between batches it
+        traversed every state and projection the batch left (~4 µs a transition), most of which the
+        next batches replace anyway. Case states hold no cycles; reference counting frees them.
+        Back on at the first batch that is not full, or when held long enough."""
+        if catching_up and self._gc_held < GC_HOLD_BATCHES:
+            if self._gc_held or gc.isenabled():
+                gc.disable()
+                self._gc_held += 1
+            return
+        self._release_collector()
+
+    def _release_collector(self) -> None:
+        if self._gc_held:
+            self._gc_held = 0
+            gc.enable()
 
     # --- reading the next batch while this one commits ----------------------------------------
     def _start_prefetch(self) -> None:
@@ -452,11 +474,14 @@ class Worker:
     def drain(self, max_batches: int = 1_000_000) -> Stats:
         """Process until the log is consumed (tests, catch-up), then scan once more."""
         total = Stats()
-        for _ in range(max_batches):
-            st = self.run_once()
-            total.add(st)
-            if st.entries == 0:
-                break
+        try:
+            for _ in range(max_batches):
+                st = self.run_once()
+                total.add(st)
+                if st.entries == 0:
+                    break
+        finally:
+            self._release_collector()
         return total
 
     def run(self, stop_event: threading.Event, block_ms: int = 200, claim_every_ms: int = 30_000) -> None:
@@ -477,6 +502,8 @@ class Worker:
                 if stop_event.is_set():
                     break
                 self._pending_first = True  # what this consumer was given and did not ack: read it again
+                self._drop_prefetch()
+                self._release_collector()
                 log.exception("supervision worker: %s; retrying in %.1fs", e, backoff)
                 stop_event.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
