@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
+_QUARTER_MS = 15 * 60_000
 _MAX_DAYS = 3 * 366  # a working-time walk never looks further than this
 
 
@@ -77,6 +78,7 @@ class WorkCalendar:
     # each day's midnight, and the end of "n working days after day d".
     _midnights: dict[date, int] = field(default_factory=dict, repr=False, compare=False)
     _working_days_ends: dict[tuple[date, int], Deadline] = field(default_factory=dict, repr=False, compare=False)
+    _days: dict[int, date] = field(default_factory=dict, repr=False, compare=False)
     _nth_workdays: dict[tuple[date, int], tuple[date, bool]] = field(default_factory=dict, repr=False, compare=False)
     _whole_days: dict[tuple[date, date], tuple[int, bool]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -135,7 +137,16 @@ class WorkCalendar:
         return self.day_info(d)[0]
 
     def local_date(self, ms: int) -> date:
-        return datetime.fromtimestamp(ms / 1000, self._zone).date()
+        """The local day of an instant, memoised per quarter hour: every zone's midnight (and
+        offset change) falls on a quarter hour, and a clock asks for the day of its start and due
+        several times (``datetime.fromtimestamp`` with a zone is the slow part of a clock start)."""
+        q = ms // _QUARTER_MS
+        hit = self._days.get(q)
+        if hit is None:
+            if len(self._days) > 100_000:
+                self._days.clear()
+            hit = self._days[q] = datetime.fromtimestamp(ms / 1000, self._zone).date()
+        return hit
 
     def _midnight_ms(self, d: date) -> int:
         hit = self._midnights.get(d)

@@ -912,16 +912,36 @@ def _resp(cmds: list[tuple]) -> bytes:
 
 
 def _resp_python(cmds: list[tuple]) -> bytes:
+    """RESP in plain Python. Most arguments are short ASCII strings and integers (keys, case ids,
+    scores): those are formatted as text and encoded in runs, one ``encode`` per run, not three
+    appends and an ``encode`` each; bytes arguments (states, JSON rows) are copied once."""
     out: list[bytes] = []
     add = out.append
+    seg: list[str] = []
+    text = seg.append
     for cmd in cmds:
-        add(b"*%d\r\n" % len(cmd))
+        text(f"*{len(cmd)}\r\n")
         for a in cmd:
-            if not isinstance(a, bytes):
-                a = a.encode() if isinstance(a, str) else repr(a).encode()
+            cls = a.__class__
+            if cls is str:
+                if a.isascii():
+                    text(f"${len(a)}\r\n{a}\r\n")
+                    continue
+                a = a.encode()
+            elif cls is int:
+                n = str(a)
+                text(f"${len(n)}\r\n{n}\r\n")
+                continue
+            elif cls is not bytes:
+                a = repr(a).encode()
+            if seg:
+                add("".join(seg).encode())
+                seg.clear()
             add(b"$%d\r\n" % len(a))
             add(a)
             add(b"\r\n")
+    if seg:
+        add("".join(seg).encode())
     return b"".join(out)
 
 

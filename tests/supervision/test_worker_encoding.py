@@ -28,3 +28,19 @@ def test_hiredis_encoder_gives_the_same_bytes() -> None:
     if worker._hiredis_pack is None:
         pytest.skip("hiredis not installed: the plain-Python encoder is the one in use")
     assert worker._resp(COMMANDS) == worker._resp_python(COMMANDS)
+
+
+def _reference(cmds: list[tuple]) -> bytes:
+    """RESP as the protocol spells it, one argument at a time."""
+    out = b""
+    for cmd in cmds:
+        out += b"*%d\r\n" % len(cmd)
+        for a in cmd:
+            a = a if isinstance(a, bytes) else (a.encode() if isinstance(a, str) else repr(a).encode())
+            out += b"$%d\r\n" % len(a) + a + b"\r\n"
+    return out
+
+
+@pytest.mark.parametrize("cmds", [COMMANDS, [("SET", "中", "é")], [("X", b"", "", 0, -1, True, 2**70)], []])
+def test_python_encoder_matches_the_reference_byte_for_byte(cmds: list[tuple]) -> None:
+    assert worker._resp_python(cmds) == _reference(cmds)
