@@ -13,19 +13,42 @@ REPLIES = (b"+OK\r\n:42\r\n$5\r\na\r\nbc\r\n$-1\r\n_\r\n,1.5\r\n#t\r\n-ERR nope\
 N = 10
 
 
+def _parse(data: bytes, n: int = N) -> list:
+    reader = wire.ReplyReader(n)
+    assert reader.feed(data) and reader.leftover() == 0
+    return reader.done
+
+
 def test_parses_every_type_and_a_crlf_inside_a_bulk_string() -> None:
-    values, used = wire.parse_all(REPLIES, N)
-    assert used == len(REPLIES)
-    assert values[:8] == [b"OK", 42, b"a\r\nbc", None, None, 1.5, True, values[7]]
+    values = _parse(REPLIES)
+    assert values[:7] == [b"OK", 42, b"a\r\nbc", None, None, 1.5, True]
     assert isinstance(values[7], ResponseError) and str(values[7]) == "ERR nope"
     assert values[8] == [[b"x"], {b"k": []}]
-    assert values[9:] == [None]
+    assert values[9] is None
 
 
 @pytest.mark.parametrize("cut", range(1, len(REPLIES)))
-def test_a_cut_buffer_is_incomplete_never_wrong(cut: int) -> None:
-    with pytest.raises(wire._Incomplete):
-        wire.parse_all(REPLIES[:cut], N)
+def test_a_reply_cut_anywhere_resumes_where_it_stopped(cut: int) -> None:
+    reader = wire.ReplyReader(N)
+    assert not reader.feed(REPLIES[:cut])
+    assert reader.feed(REPLIES[cut:])
+    assert str(reader.done) == str(_parse(REPLIES))  # errors compare by their text
+
+
+def test_fed_one_byte_at_a_time() -> None:
+    reader = wire.ReplyReader(N)
+    fed = [reader.feed(REPLIES[i:i + 1]) for i in range(len(REPLIES))]
+    assert fed[-1] and not any(fed[:-1])
+    assert str(reader.done) == str(_parse(REPLIES))
+
+
+def test_nested_stream_entries_and_bytes_beyond_the_replies() -> None:
+    entry = b"*2\r\n$3\r\n1-0\r\n*4\r\n$1\r\nk\r\n$1\r\nr\r\n$1\r\nd\r\n$4\r\n{\r\n}\r\n"
+    reply = b"%1\r\n$3\r\nlog\r\n*2\r\n" + entry + entry
+    reader = wire.ReplyReader(1)
+    assert reader.feed(reply + b"+extra\r\n")
+    assert reader.done == [{b"log": [[b"1-0", [b"k", b"r", b"d", b"{\r\n}"]]] * 2}]
+    assert reader.leftover() == len(b"+extra\r\n")
 
 
 def test_reads_pipelined_replies_from_a_server(store) -> None:
