@@ -83,39 +83,40 @@ RECORDER = r"""
           const k = n.getAttribute('data-key'); if (!(k in R.gone)) R.gone[k] = t;
         }
       }
+      // live lists are fixed slots (panels.slotted): a row arrives or leaves as a slot's data-key changes
+      if (m.type === 'attributes' && m.target.nodeType === 1) {
+        const r = m.target, k = r.getAttribute('data-key');
+        if (k && inList(r, '#wall-ticker')) { if (!(k in R.ticker)) R.ticker[k] = t; }
+        else if (k && (inList(r, '#duty-queue') || inList(r, '#wall-alerts'))) { if (!(k in R.seen)) R.seen[k] = t; }
+        if (m.oldValue && m.oldValue !== k && inList(r, '#duty-queue')) { if (!(m.oldValue in R.gone)) R.gone[m.oldValue] = t; }
+      }
     }
     const el = document.getElementById('kpi-received');
     if (el) { const v = el.textContent; if (v !== lastKpi) { lastKpi = v; R.kpi.push([t, +v.replace(/,/g, '')]); } }
   });
   const start = () => {
     if (!document.body) { requestAnimationFrame(start); return; }
-    obs.observe(document.body, {childList: true, subtree: true, characterData: true});
+    obs.observe(document.body, {childList: true, subtree: true, characterData: true, attributes: true,
+                                attributeFilter: ['data-key'], attributeOldValue: true});
   };
   start();
-  // heat: after every plot of the wall map, the sum of the heat trace's z
+  // heat: every paint of the wall's live layers with new data (live-map.js), with the sum of its z
+  window.addEventListener('live-heat', (e) => R.heat.push([now(), e.detail.sum]));
   const hook = () => {
     const gd = document.querySelector('#wall-map .js-plotly-plot');
-    if (gd && gd.on && !gd.__benchHooked) {
-      gd.__benchHooked = true;
-      gd.on('plotly_afterplot', () => {
-        const z = (gd.data && gd.data[0] && gd.data[0].z) || [];
-        let s = 0; for (let i = 0; i < z.length; i++) s += z[i];
-        R.heat.push([now(), s]);
-      });
-    }
     // bytes of live messages (JSON), once the socket exists
     if (window.Live && Live.socket && !Live.__benchHooked) {
       Live.__benchHooked = true;
       Live.socket.on('d', (m) => { if (m.ops && m.ops.length) R.bytes.push([now(), JSON.stringify(m).length, m.ops.length]); });
     }
-    // first render complete: map drawn with heat, every panel filled, live socket in sync
+    // first render complete: map drawn, heat painted over it, every panel filled, live socket in sync
     if (R.complete === null && gd && gd._fullLayout && gd._fullLayout.map) {
       const map = gd._fullLayout.map._subplot && gd._fullLayout.map._subplot.map;
-      const z = (gd.data && gd.data[0] && gd.data[0].z) || [];
+      const painted = window.LiveMap && LiveMap.painted;
       const filled = ['kpi-received', 'wall-backlog', 'wall-ticker', 'wall-topissues', 'wall-trend']
         .every(id => { const e = document.getElementById(id); return e && e.textContent.trim().length > 0; });
       const live = window.Live && Live.connected && Live.pending === false;
-      if (map && map.loaded() && map.areTilesLoaded() && z.length && filled && live
+      if (map && map.loaded() && map.areTilesLoaded() && painted && filled && live
           && document.querySelector('#wall-trend .main-svg')) R.complete = performance.now();
     }
     requestAnimationFrame(hook);
@@ -475,9 +476,9 @@ def baseline_app(redis_url: str) -> tuple[Any, list[int]]:
         start, end = reads.window_bounds("today", now)
         heat = reads.heat(reader, start, end, geo.heat_res)
         ticker = reads.latest_reports(reader, limit=14, now=now)
-        fig = figures.wall_map(heat_url=heat_geojson, cells=geo.heat_cells, counts=heat, outlines=outlines,  # type: ignore[arg-type]
-                               center=geo.district.center, zoom=geo.district.zoom,
-                               markers=figures.marker_arrays(ticker, now))
+        fig = figures.whole_wall_map(heat_geojson=heat_geojson, cells=geo.heat_cells, counts=heat, outlines=outlines,
+                                     center=geo.district.center, zoom=geo.district.zoom,
+                                     markers=figures.marker_arrays(ticker, now))
         out = (fig, panels.ticker_list(ticker, names), str(len(reads.reports_between(reader, start, end))))
         sizes.append(len(to_json_plotly(list(out))))
         return out
@@ -485,11 +486,26 @@ def baseline_app(redis_url: str) -> tuple[Any, list[int]]:
     return app, sizes
 
 
+FIRST_RENDER_STATE = """() => {
+  const gd = document.querySelector('#wall-map .js-plotly-plot');
+  const map = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot.map;
+  return {map: !!map, loaded: map && map.loaded(), tiles: map && map.areTilesLoaded(),
+          painted: window.LiveMap && LiveMap.painted, data: !!(window.LiveMap && LiveMap.data), geom: window.LiveMap && Object.keys(LiveMap.geom),
+          errors: window.LiveMap && [LiveMap.errors, LiveMap.lastError], paints: window.LiveMap && LiveMap.paints, connected: window.Live && Live.connected, pending: window.Live && Live.pending,
+          filled: ['kpi-received', 'wall-backlog', 'wall-ticker', 'wall-topissues', 'wall-trend'].map(
+            id => { const e = document.getElementById(id); return [id, e && e.textContent.trim().length]; })};
+}"""
+
+
 def measure_first_render(browser: Any, prod: ProductProc, repeats: int) -> dict[str, Any]:
     times = []
     for _ in range(repeats):
         page = open_page(browser, prod.base + "/wall?token=wall")
-        page.wait_for_function("() => window.__rec.complete !== null", timeout=120_000)
+        try:
+            page.wait_for_function("() => window.__rec.complete !== null", timeout=120_000)
+        except Exception:
+            print("first render incomplete:", page.evaluate(FIRST_RENDER_STATE), file=sys.stderr)
+            raise
         times.append(page.evaluate("window.__rec.complete") / 1000)
         page.context.close()
     return {"s": times}

@@ -3,8 +3,15 @@
 Maps are MapLibre (``choroplethmap`` / ``scattermap``) on an inline style with no sources, so
 nothing is fetched from the internet; an intranet raster basemap is an optional layer.
 Outlines are map *layers* reading static GeoJSON URLs (drawn by MapLibre, no hover, no
-per-feature JSON in the figure); the heat layer is one ``choroplethmap`` whose locations never
-change, so a live update is a Patch of its ``z`` values only.
+per-feature JSON in the figure).
+
+The wall's live layers (H3 heat and the fading markers of new reports) are *not* map traces:
+they are data in a ``dcc.Store`` (:func:`heat_layer`, patched by :func:`heat_patch`) that
+``assets/live.js`` paints on a 2D canvas over the map, projected with the map's own transform.
+Why: without a GPU (software WebGL) every restyle of a map trace re-tiles the layer and redraws
+the whole map, 0.2-0.5 s of the browser's main thread per heat round, and every live message
+that arrives meanwhile waits (wall latency p95 was 130-400 ms); painting ~300 cells on a 2D
+canvas takes ~2 ms and never touches MapLibre, which then only redraws when the view changes.
 """
 
 from __future__ import annotations
@@ -33,9 +40,11 @@ HEAT_SCALE = [[0.0, "rgba(0,0,0,0)"], [1e-9, "#31688e"], [0.3, "#26828e"], [0.55
 #: Areas on the tablet map: the same ramp, with 0 a dark blue (still tappable).
 AREA_SCALE = [[0.0, "#142347"], [0.01, "#31688e"], [0.3, "#26828e"], [0.55, "#35b779"], [0.8, "#b5de2b"],
               [1.0, "#fde725"]]
-#: Heat layer trace index, marker trace index in the wall map.
+#: Heat layer trace index, marker trace index in :func:`whole_wall_map` (the polling baseline).
 HEAT_TRACE = 0
 MARKER_TRACE = 1
+HEAT_OPACITY = 0.8
+MARKER_SIZE = 16
 MARKER_FADE_MS = 10 * 60 * 1000  # a live marker fades out over ten minutes
 
 
@@ -86,11 +95,13 @@ def heat_zmax(z: Sequence[int]) -> int:
 
 def marker_arrays(reports: Sequence[Mapping[str, Any]], now_ms: int,
                   fade_ms: int = MARKER_FADE_MS) -> dict[str, list[Any]]:
-    """lat/lon/opacity/colour/text of live markers: newest fully opaque, gone after ``fade_ms``."""
+    """lat/lon/opacity/colour/key/received time of live markers: newest fully opaque, gone after ``fade_ms``."""
     lat: list[float] = []
     lon: list[float] = []
     opacity: list[float] = []
     color: list[str] = []
+    key: list[str] = []
+    at: list[int] = []
     for r in reports:
         if r.get("lat") is None or r.get("lon") is None:
             continue
@@ -100,24 +111,26 @@ def marker_arrays(reports: Sequence[Mapping[str, Any]], now_ms: int,
         lat.append(float(r["lat"]))
         lon.append(float(r["lon"]))
         opacity.append(round(max(0.15, 1 - max(0, age) / fade_ms), 3))
-        color.append(OVER if int(r.get("level") or 0) >= 3 else ACCENT)
-    return {"lat": lat, "lon": lon, "opacity": opacity, "color": color}
+        color.append(marker_colour(r.get("level")))
+        key.append(str(r.get("id") or ""))
+        at.append(int(r.get("received_at") or 0))
+    return {"lat": lat, "lon": lon, "opacity": opacity, "color": color, "key": key, "at": at}
 
 
-def wall_map(*, heat_url: str, cells: Sequence[str], counts: Mapping[str, int],
-             outlines: Sequence[tuple[str, str, float]], center: Mapping[str, float], zoom: float,
-             markers: Mapping[str, list[Any]] | None = None, basemap_url: str | None = None,
-             featureidkey: str = "id") -> go.Figure:
-    """The wall's map: H3 heat (trace 0), live markers (trace 1), street/grid outlines (layers)."""
-    z = heat_z(cells, counts)
-    m = markers or {"lat": [], "lon": [], "opacity": [], "color": []}
-    fig = go.Figure([
-        go.Choroplethmap(geojson=heat_url, featureidkey=featureidkey, locations=list(cells), z=z,
-                         zmin=0, zmax=heat_zmax(z), colorscale=HEAT_SCALE, showscale=False,
-                         marker={"line": {"width": 0}, "opacity": 0.8}, hoverinfo="skip", name="热力"),
-        go.Scattermap(lat=m["lat"], lon=m["lon"], mode="markers", hoverinfo="skip", name="新上报",
-                      marker={"size": 16, "color": m["color"], "opacity": m["opacity"]}),
-    ])
+def marker_colour(level: Any) -> str:
+    """Serious reports (level 3 and up) in the overdue colour, the rest in the accent."""
+    return OVER if int(level or 0) >= 3 else ACCENT
+
+
+def wall_map(*, outlines: Sequence[tuple[str, str, float]], center: Mapping[str, float], zoom: float,
+             basemap_url: str | None = None) -> go.Figure:
+    """The wall's map figure: street/grid outlines (layers) on an offline style, and nothing live.
+
+    It changes only with the focus view (a Patch of center/zoom); the live layers are painted
+    over it from :func:`heat_layer` (see the module docstring). The one empty trace makes Plotly
+    create the map subplot.
+    """
+    fig = go.Figure([go.Scattermap(lat=[], lon=[], mode="markers", hoverinfo="skip", name="")])
     fig.update_layout(
         map={"style": map_style(basemap_url), "center": dict(center), "zoom": zoom,
              "layers": outline_layers(outlines)},
@@ -127,23 +140,51 @@ def wall_map(*, heat_url: str, cells: Sequence[str], counts: Mapping[str, int],
     return fig
 
 
+def heat_layer(*, url: str, cells: Sequence[str], counts: Mapping[str, int],
+               markers: Mapping[str, list[Any]] | None = None, featureidkey: str = "id",
+               now_ms: int = 0) -> dict[str, Any]:
+    """The wall's live layers as plain data for the browser's canvas: the H3 cells of the view
+    (GeoJSON by URL, fixed order), their counts (``z``), the colour ramp and the live markers."""
+    z = heat_z(cells, counts)
+    return {"url": url, "key": featureidkey, "cells": list(cells), "z": z, "zmax": heat_zmax(z),
+            "scale": HEAT_SCALE, "opacity": HEAT_OPACITY, "marker_size": MARKER_SIZE,
+            "fade_ms": MARKER_FADE_MS, "at": now_ms,
+            "markers": dict(markers or {"lat": [], "lon": [], "opacity": [], "color": [], "key": [], "at": []})}
+
+
 def heat_patch(cells: Sequence[str], counts: Mapping[str, int],
-               markers: Mapping[str, list[Any]] | None = None, geojson_url: str | None = None) -> Patch:
-    """The live update of the wall map: z values (+ zmax) of the heat, and the marker arrays;
-    with ``geojson_url`` (a new focus view) the layer's cells change too."""
+               markers: Mapping[str, list[Any]] | None = None, geojson_url: str | None = None,
+               now_ms: int = 0) -> Patch:
+    """The live update of :func:`heat_layer`: counts (+ top of the ramp) and the markers; with
+    ``geojson_url`` (a new focus view) the layer's cells change too."""
     z = heat_z(cells, counts)
     p = Patch()
     if geojson_url is not None:
-        p["data"][HEAT_TRACE]["geojson"] = geojson_url
-        p["data"][HEAT_TRACE]["locations"] = list(cells)
-    p["data"][HEAT_TRACE]["z"] = z
-    p["data"][HEAT_TRACE]["zmax"] = heat_zmax(z)
+        p["url"] = geojson_url
+        p["cells"] = list(cells)
+    p["z"] = z
+    p["zmax"] = heat_zmax(z)
+    p["at"] = now_ms
     if markers is not None:
-        p["data"][MARKER_TRACE]["lat"] = markers["lat"]
-        p["data"][MARKER_TRACE]["lon"] = markers["lon"]
-        p["data"][MARKER_TRACE]["marker"]["opacity"] = markers["opacity"]
-        p["data"][MARKER_TRACE]["marker"]["color"] = markers["color"]
+        p["markers"] = dict(markers)
     return p
+
+
+def whole_wall_map(*, heat_geojson: Any, cells: Sequence[str], counts: Mapping[str, int],
+                   outlines: Sequence[tuple[Any, ...]], center: Mapping[str, float], zoom: float,
+                   markers: Mapping[str, list[Any]] | None = None) -> go.Figure:
+    """Everything of the wall map in one figure (heat and markers as map traces): what the
+    polling baseline of ``bench.screens`` sends every second. Not used by the product."""
+    fig = wall_map(outlines=outlines, center=center, zoom=zoom)  # type: ignore[arg-type]
+    z = heat_z(cells, counts)
+    m = markers or {"lat": [], "lon": [], "opacity": [], "color": []}
+    fig.data = ()
+    fig.add_trace(go.Choroplethmap(geojson=heat_geojson, featureidkey="id", locations=list(cells), z=z,
+                                   zmin=0, zmax=heat_zmax(z), colorscale=HEAT_SCALE, showscale=False,
+                                   marker={"line": {"width": 0}, "opacity": HEAT_OPACITY}, hoverinfo="skip"))
+    fig.add_trace(go.Scattermap(lat=m["lat"], lon=m["lon"], mode="markers", hoverinfo="skip",
+                                marker={"size": MARKER_SIZE, "color": m["color"], "opacity": m["opacity"]}))
+    return fig
 
 
 def _axis(**kw: Any) -> dict[str, Any]:

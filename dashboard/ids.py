@@ -35,6 +35,8 @@ LOGIN = "login-panel"
 # --- /wall -------------------------------------------------------------------------------
 WALL = "wall"
 WALL_MAP = "wall-map"
+WALL_HEAT = "wall-heat"  # dcc.Store: the live layers' data (heat counts, markers) painted by live.js
+WALL_HEAT_CANVAS = "wall-heat-canvas"  # the 2D canvas over the map they are painted on
 WALL_MAP_TICK = "wall-map-tick"  # dcc.Store bumped by live.js when the heat should catch up
 WALL_MAP_DONE = "wall-map-done"  # dcc.Store written with the map patch (live.js paces on it)
 WALL_FOCUS = "wall-focus"  # focus-view caption over the map
@@ -97,7 +99,7 @@ TAB_RELEASE = "tab-release"
 LIVE_IDS = {
     "banner": BANNER,
     "asof": ASOF, "clock": CLOCK, "conn": CONN_DOT, "mapTick": WALL_MAP_TICK,
-    "mapDone": WALL_MAP_DONE, "map": WALL_MAP, "focus": WALL_FOCUS, "focusViews": WALL_FOCUS_VIEWS,
+    "mapDone": WALL_MAP_DONE, "map": WALL_MAP, "heat": WALL_HEAT, "heatCanvas": WALL_HEAT_CANVAS, "focus": WALL_FOCUS, "focusViews": WALL_FOCUS_VIEWS,
     "cast": WALL_CAST, "kpiPrefix": WALL_KPI_PREFIX, "backlog": WALL_BACKLOG,
     "topIssues": WALL_TOPISSUES, "hotspots": WALL_HOTSPOTS, "trend": WALL_TREND,
     "ticker": WALL_TICKER, "alerts": WALL_ALERTS, "alertCount": WALL_ALERT_COUNT,
@@ -105,3 +107,9 @@ LIVE_IDS = {
     "dutyHistory": DUTY_HISTORY, "dutyAction": DUTY_ACTION, "tabNav": TAB_NAV, "playClock": TAB_PLAY_CLOCK, "playState": TAB_PLAY_STATE,
     "playLabel": TAB_PLAY_LABEL, "tabLive": TAB_LIVE, "mapDoneSink": WALL_MAP_DONE,
 }
+
+
+
+def slot(list_id: str, i: int) -> str:
+    """The id of slot ``i`` of a live list (see ``panels.slotted``)."""
+    return f"{list_id}-s{i}"

@@ -170,15 +170,15 @@ def alert_row(alert: Mapping[str, Any], names: Names, *, variant: str = "wall", 
         l2_parts.append(str(alert.get("case") or ""))
     cls = f"alert-row {kind} {'acked' if alert_handled(alert) else ''} {'fresh' if fresh else ''}".split()
     children: list[Any] = [
-        html.Span(KIND_NAMES.get(kind, kind), className="tag"),
-        html.Div([html.Div(l1, className="l1"), html.Div(" · ".join(p for p in l2_parts if p), className="l2")],
-                 className="what"),
+        html.Div(l1, className="l1"), html.Div(" · ".join(p for p in l2_parts if p), className="l2"),
         html.Span("", className="countdown", **{"data-deadline": str(int(alert.get("due") or 0))}),
     ]
     if variant == "duty":
         children.append(alert_actions(alert))
-    return html.Li(children, className=" ".join(cls), key=str(alert.get("id")),
-                   **{"data-key": str(alert.get("id")), "data-case": str(alert.get("case") or "")})
+    # the tag (临期/超期) is CSS content from data-tag: rows are flat, see ticker_row
+    return html.Li(children, className=" ".join(cls),
+                   **{"data-key": str(alert.get("id")), "data-case": str(alert.get("case") or ""),
+                      "data-tag": KIND_NAMES.get(kind, kind)})
 
 
 def alert_actions(alert: Mapping[str, Any]) -> html.Div:
@@ -198,9 +198,46 @@ def alert_actions(alert: Mapping[str, Any]) -> html.Div:
     ], className="actions")
 
 
+def alert_order(alert: Mapping[str, Any]) -> int:
+    """The CSS ``order`` of an alert row: the queue score (:func:`alert_sort`) as a 32-bit integer —
+    its group (overdue/near-due, handled, level) then the deadline in minutes since 2020."""
+    score = alert_sort(alert)
+    group, due_ms = divmod(int(score), 10**13)
+    return group * ORDER_GROUP + min(ORDER_GROUP - 1, max(0, (due_ms - ORDER_EPOCH_MS) // 60_000))
+
+
+ORDER_GROUP = 10**8  # minutes: 190 years per group; 12 groups stay below 2**31
+ORDER_EPOCH_MS = 1_577_836_800_000  # 2020-01-01 UTC
+
+
+def slotted(rows: Sequence[html.Li], list_id: str, size: int, orders: Sequence[int]) -> list[html.Li]:
+    """A live list as ``size`` fixed slots (ids ``ids.slot``): rows in the first, the rest empty.
+
+    Why: Dash re-renders every child of a list whenever its children change (measured here:
+    ~1.5 ms per row per update in headless Chromium, so 20-60 ms for one new ticker row, the
+    whole latency budget). With slots, live.js (``applyList``) writes one row into one slot with
+    ``set_props`` and only that slot renders; the visual order is the CSS ``order`` of each row
+    (``orders``: ticker = newest first, alerts = :func:`alert_order`), so nothing else moves.
+    """
+    out: list[html.Li] = []
+    for i in range(size):
+        if i < len(rows):
+            row = rows[i]
+            row.id = ids.slot(list_id, i)
+            row.style = {"order": int(orders[i])}
+            out.append(row)
+        else:
+            out.append(html.Li(id=ids.slot(list_id, i), className="slot-empty"))
+    return out
+
+
 def alert_list(alerts: Sequence[Mapping[str, Any]], names: Names, *, variant: str = "wall",
-               limit: int = 12) -> list[html.Li]:
-    return [alert_row(a, names, variant=variant) for a in alerts[:limit]]  # empty: CSS says so
+               limit: int = 12, list_id: str | None = None) -> list[html.Li]:
+    """The alert rows (most urgent first); with ``list_id`` as ``limit`` live slots."""
+    rows = [alert_row(a, names, variant=variant) for a in alerts[:limit]]
+    if list_id is None:
+        return rows
+    return slotted(rows, list_id, limit, [alert_order(a) for a in alerts[:limit]])
 
 
 def _who(action: Mapping[str, Any]) -> str:
@@ -235,7 +272,8 @@ def ticker_sort(summary: Mapping[str, Any]) -> float:
 
 
 def ticker_row(summary: Mapping[str, Any], names: Names, *, fresh: bool = False) -> html.Li:
-    """One latest report; ``summary`` must come masked from the read model (wall role)."""
+    """One latest report; ``summary`` must come masked from the read model (wall role). Flat: three
+    components (time and channel chip are CSS content from data-*), see :func:`slotted`."""
     where = " · ".join(p for p in (names.street(summary.get("street")),
                                    names.community(summary.get("community")) if summary.get("community") else "")
                        if p)
@@ -243,18 +281,21 @@ def ticker_row(summary: Mapping[str, Any], names: Names, *, fresh: bool = False)
     if len(text) > 60:
         text = text[:59] + "…"
     return html.Li([
-        html.Span(fmt.hm(summary.get("received_at")), className="t"),
-        html.Div([
-            html.Div([html.Span(names.channel(summary.get("channel")), className="chip"),
-                      names.category(summary.get("category")), " · ", where], className="l1"),
-            html.Div(text or "—", className="l2"),
-        ]),
-    ], className="tick-row fresh" if fresh else "tick-row", key=str(summary.get("id")),
-        **{"data-key": str(summary.get("id"))})
+        html.Div(f"{names.category(summary.get('category'))} · {where}", className="l1",
+                 **{"data-chip": names.channel(summary.get("channel"))}),
+        html.Div(text or "—", className="l2"),
+    ], className="tick-row fresh" if fresh else "tick-row",
+        **{"data-key": str(summary.get("id")), "data-t": fmt.hm(summary.get("received_at"))})
 
 
-def ticker_list(summaries: Iterable[Mapping[str, Any]], names: Names, limit: int = 14) -> list[html.Li]:
-    return [ticker_row(s, names) for s in list(summaries)[:limit]]  # empty: CSS says so
+def ticker_list(summaries: Iterable[Mapping[str, Any]], names: Names, limit: int = 14,
+                list_id: str | None = None) -> list[html.Li]:
+    """The latest reports, newest first; with ``list_id`` as ``limit`` live slots (new rows get
+    negative orders in the browser, so they show above these)."""
+    rows = [ticker_row(s, names) for s in list(summaries)[:limit]]
+    if list_id is None:
+        return rows
+    return slotted(rows, list_id, limit, list(range(len(rows))))
 
 
 # --- rankings -----------------------------------------------------------------------------------

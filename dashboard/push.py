@@ -48,6 +48,15 @@ def plain(component: Any) -> Any:
     return json.loads(to_json_plotly(component))
 
 
+def map_op(reports: list[dict]) -> dict[str, Any]:
+    """The wall map's op for new reports: their markers at once (painted by live.js over the map,
+    no map redraw) and a catch-up of the heat at the next paced round."""
+    pts = [[str(r.get("id")), round(float(r["lon"]), 6), round(float(r["lat"]), 6),
+            figures.marker_colour(r.get("level")), int(r.get("received_at") or 0)]
+           for r in reports if r.get("lon") is not None and r.get("lat") is not None]
+    return {"t": "map", "pts": pts}
+
+
 class LiveViews:
     """Turns a batch of deltas into ops per room (reads the read models; no socket.io here)."""
 
@@ -82,9 +91,10 @@ class LiveViews:
         fresh = event in ("raised", "reraised")
         match = {"street": summary.get("street") or "", "dept": summary.get("dept") or ""}
         sort = panels.alert_sort(alert)
-        wall = {"t": "list", "id": ids.WALL_ALERTS, "key": aid, "sort": sort,
+        order = panels.alert_order(alert)
+        wall = {"t": "list", "id": ids.WALL_ALERTS, "key": aid, "sort": sort, "order": order,
                 "item": plain(panels.alert_row(alert, self.names, fresh=fresh)) if live else None}
-        duty = {"t": "list", "id": ids.DUTY_QUEUE, "key": aid, "sort": sort, "match": match,
+        duty = {"t": "list", "id": ids.DUTY_QUEUE, "key": aid, "sort": sort, "order": order, "match": match,
                 "item": plain(panels.alert_row(alert, self.names, variant="duty", fresh=fresh)) if live else None}
         wall_ops, duty_ops = [wall], [duty]
         if fresh:
@@ -120,7 +130,7 @@ class LiveViews:
             fresh = self._remember([self._summary_of_report(d) for d in reported])
             instant["wall"].extend(self._ticker_rows(fresh))
             if fresh:
-                instant["wall"].append({"t": "map"})
+                instant["wall"].append(map_op(fresh))
             instant["tablet"].append({"t": "dirty"})
         return instant
 
@@ -147,7 +157,7 @@ class LiveViews:
             fresh = self._remember(reads.reports_since(self.reader, self._ticker_since, limit=500, masked=True))
             follow["wall"].extend(self._ticker_rows(fresh))
             if fresh:
-                follow["wall"].append({"t": "map"})
+                follow["wall"].append(map_op(fresh))
         if kpi_values is not None or any_case:  # a report or a closure moves today's KPIs
             follow["wall"].extend(panels.kpi_ops({**(kpi_values or {}), **reads.kpis_today(self.reader)}))
         if backlog:

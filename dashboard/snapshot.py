@@ -13,9 +13,13 @@ from dashboard.context import ScreenContext
 from dashboard.push import DUTY_ALERTS_MAX, TICKER_MAX, WALL_ALERTS_MAX
 
 
-def _list_meta(rows: list[dict], key: str, sort: Any, limit: int) -> dict[str, Any]:
+def _list_meta(rows: list[dict], key: str, sort: Any, limit: int, order: Any = None) -> dict[str, Any]:
+    """What live.js keeps per slotted list (``panels.slotted``): per slot its row's key, sort value
+    and CSS order (None/0 for an empty slot), and the number of slots."""
     rows = rows[:limit]
-    return {"keys": [str(r.get(key)) for r in rows], "sorts": [sort(r) for r in rows], "max": limit}
+    pad = [None] * (limit - len(rows))
+    return {"keys": [str(r.get(key)) for r in rows] + pad, "sorts": [sort(r) for r in rows] + pad,
+            "orders": [order(r) if order else i for i, r in enumerate(rows)] + [0] * len(pad), "max": limit}
 
 
 def wall(ctx: ScreenContext, *, with_map: bool = True) -> dict[str, Any]:
@@ -38,17 +42,14 @@ def wall(ctx: ScreenContext, *, with_map: bool = True) -> dict[str, Any]:
     hotspots = wall_hotspots(ctx, now)
     cast = ctx.get_cast()
     view = (cast or {}).get("view") or geo.focus_views()[0]
-    fig = None
+    fig = heat_layer = None
     if with_map:
-        heat = reads.heat(r, start, end, geo.heat_res)
-        recent = [t for t in ticker if now - int(t.get("received_at") or 0) < figures.MARKER_FADE_MS]
-        fig = figures.wall_map(heat_url=geo.heat_url, cells=geo.heat_cells, counts=heat,
-                               outlines=geo.outlines(), center=view["center"], zoom=view["zoom"],
-                               markers=figures.marker_arrays(recent, now), basemap_url=ctx.settings.basemap_url,
-                               featureidkey=geo.featureidkey)
+        fig = figures.wall_map(outlines=geo.outlines(), center=view["center"], zoom=view["zoom"],
+                               basemap_url=ctx.settings.basemap_url)
+        heat_layer = wall_heat(ctx, None, now=now)
     meta = {
         "seq": seq, "at": now, "page": "wall",
-        "lists": {ids.WALL_ALERTS: _list_meta(alerts, "id", panels.alert_sort, WALL_ALERTS_MAX),
+        "lists": {ids.WALL_ALERTS: _list_meta(alerts, "id", panels.alert_sort, WALL_ALERTS_MAX, panels.alert_order),
                   ids.WALL_TICKER: _list_meta(ticker, "id", panels.ticker_sort, TICKER_MAX)},
         "views": geo.focus_views(), "rotate": True, "cast": cast,
     }
@@ -56,14 +57,15 @@ def wall(ctx: ScreenContext, *, with_map: bool = True) -> dict[str, Any]:
         "meta": meta,
         "kpis": panels.kpi_tiles(kpis),
         "backlog": panels.backlog_bars(backlog, names),
-        "alerts": panels.alert_list(alerts, names, limit=WALL_ALERTS_MAX),
+        "alerts": panels.alert_list(alerts, names, limit=WALL_ALERTS_MAX, list_id=ids.WALL_ALERTS),
         "alert_count": str(n_alerts),
-        "ticker": panels.ticker_list(ticker, names, limit=TICKER_MAX),
+        "ticker": panels.ticker_list(ticker, names, limit=TICKER_MAX, list_id=ids.WALL_TICKER),
         "topissues": panels.top_issues(counts, names),
         "hotspots": panels.hotspot_rows(hotspots, names),
         "trend": figures.trend_figure(hourly, daily) if with_map else None,
         "trend_patch": figures.trend_patch(hourly, daily),
         "map": fig,
+        "heat": heat_layer,
         "focus": [view["name"], _sub(view.get("sub") or "")],
         "cast": f"领导投屏 · {cast.get('label', '')}" if cast else "",
     }
@@ -75,12 +77,11 @@ def _sub(text: str) -> Any:
     return html.Span(text, className="sub")
 
 
-def wall_map_patch(ctx: ScreenContext, view: str | None = None, *, new_view: bool = True) -> Any:
-    """The heat layer's catch-up: z values of today's counts (or the cast window's) and the fading
-    live markers. ``view`` is the focus (a street code: that street's fine cells; else the
-    district's coarse ones); on a ``new_view`` the layer's GeoJSON and locations change too."""
+def _heat_inputs(ctx: ScreenContext, view: str | None, now: int) -> tuple[str, list[str], dict, dict]:
+    """(GeoJSON url, cells, counts, markers) of the wall's live layers for a focus ``view`` (a
+    street code: that street's fine cells; else the district's coarse ones): today's counts, or
+    the cast window's, and the reports of the last ``MARKER_FADE_MS``."""
     r = ctx.reader
-    now = r.now()
     start, end = reads.window_bounds("today", now)
     cast = ctx.get_cast()
     if cast and cast.get("window"):
@@ -88,7 +89,23 @@ def wall_map_patch(ctx: ScreenContext, view: str | None = None, *, new_view: boo
     url, cells, res = ctx.geo.heat_layer(view)
     heat = reads.heat(r, start, end, res)
     recent = reads.latest_reports(r, limit=200, lookback_ms=figures.MARKER_FADE_MS, masked=True, now=now)
-    return figures.heat_patch(cells, heat, figures.marker_arrays(recent, now), geojson_url=url if new_view else None)
+    return url, cells, heat, figures.marker_arrays(recent, now)
+
+
+def wall_heat(ctx: ScreenContext, view: str | None = None, *, now: int | None = None) -> dict[str, Any]:
+    """The wall's live layers in full (the page's first data)."""
+    now = ctx.reader.now() if now is None else now
+    url, cells, heat, markers = _heat_inputs(ctx, view, now)
+    return figures.heat_layer(url=url, cells=cells, counts=heat, markers=markers,
+                              featureidkey=ctx.geo.featureidkey, now_ms=now)
+
+
+def wall_map_patch(ctx: ScreenContext, view: str | None = None, *, new_view: bool = True) -> Any:
+    """The live layers' catch-up (a Patch of :func:`wall_heat`'s data): counts and markers; on a
+    ``new_view`` the layer's GeoJSON and cells change too."""
+    now = ctx.reader.now()
+    url, cells, heat, markers = _heat_inputs(ctx, view, now)
+    return figures.heat_patch(cells, heat, markers, geojson_url=url if new_view else None, now_ms=now)
 
 
 def wall_hotspots(ctx: ScreenContext, now: int, limit: int = 6) -> list[dict]:
@@ -129,10 +146,10 @@ def duty(ctx: ScreenContext, street: str | None = None, dept: str | None = None)
     shown = [a for a in alerts if _matches(a, street, dept)][:DUTY_ALERTS_MAX]
     history = reads.alert_history(r, limit=50)
     meta = {"seq": seq, "at": now, "page": "duty", "filters": {"street": street or "", "dept": dept or ""},
-            "lists": {ids.DUTY_QUEUE: _list_meta(shown, "id", panels.alert_sort, DUTY_ALERTS_MAX)}}
+            "lists": {ids.DUTY_QUEUE: _list_meta(shown, "id", panels.alert_sort, DUTY_ALERTS_MAX, panels.alert_order)}}
     return {
         "meta": meta,
-        "queue": panels.alert_list(shown, ctx.names, variant="duty", limit=DUTY_ALERTS_MAX),
+        "queue": panels.alert_list(shown, ctx.names, variant="duty", limit=DUTY_ALERTS_MAX, list_id=ids.DUTY_QUEUE),
         "count": str(total),
         "history": [panels.history_row(a, ctx.names) for a in history],
     }

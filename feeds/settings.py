@@ -88,7 +88,7 @@ class Settings:
             elif isinstance(default, float):
                 values[f.name] = float(raw)
             elif isinstance(default, Path):
-                values[f.name] = Path(raw)
+                values[f.name] = Path(raw).absolute()  # a relative path means the caller's cwd, wherever it is used later
             else:
                 values[f.name] = raw
         values.update(overrides)

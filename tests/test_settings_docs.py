@@ -6,6 +6,8 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
+
 from feeds.settings import Settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -54,3 +56,11 @@ def test_readme_defaults_match_the_settings_defaults() -> None:
         if rows[name] != expected:
             wrong[name] = (rows[name], expected)
     assert wrong == {}
+
+
+def test_a_relative_data_dir_is_made_absolute_against_the_callers_cwd(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Flask serves files relative to its package, not the cwd: a relative GOV_DATA_DIR once made
+    # the wall's GeoJSON answer 404 while everything else worked
+    monkeypatch.chdir(tmp_path)
+    assert Settings.from_env({"GOV_DATA_DIR": "var/x"}).data_dir == tmp_path / "var" / "x"

@@ -14,10 +14,10 @@
 (function () {
   "use strict";
   var HEARTBEAT_LOST_MS = 12000;   // no message or heartbeat for this long: banner (server beats every 3 s)
-  var MAP_MIN_INTERVAL_MS = 1500;  // heat layer catches up at most this often (each redraw costs 0.2-0.4 s without a GPU)
+  var MAP_MIN_INTERVAL_MS = 1000;  // heat layer catches up at most this often (a read on the server, a ~2 ms canvas paint here)
   var MAP_STUCK_MS = 10000;
-  var TABLET_REFRESH_MS = 5000;
-  var MARKER_REFRESH_MS = 60000;   // one map round a minute at most when nothing arrives    // the consultation screen follows live data at most this often
+  var TABLET_REFRESH_MS = 5000;    // the consultation screen follows live data at most this often
+  var MARKER_REFRESH_MS = 60000;   // one map round a minute when nothing arrives
   var S = {
     started: false, socket: null, ids: window.LIVE_IDS || {}, page: null, connected: false,
     seq: null, snapSeq: null, pending: true, buffer: [], lists: {}, filters: {},
@@ -28,34 +28,49 @@
   };
   window.Live = S;
 
-  // set_props, coalesced per animation frame: a burst of messages costs one React update per
-  // component (plain props: last wins; Patch objects on the same prop: operations concatenated)
-  var Q = {}, Qids = [], Qtimer = null;
+  // set_props, coalesced per task: all ops of a message (or of messages handled in one task) cost
+  // one React update per component (plain props: last wins; Patch objects on the same prop:
+  // operations concatenated). Two lanes: what the latency promise is about (ticker, alerts,
+  // KPIs, counts, stamps) flushes in a microtask, i.e. before the browser does anything else (a
+  // 16 ms timer cost up to 16 ms); the heavy panels (backlog bars, trend, rankings) flush in the
+  // next task, so React renders them in a commit of their own instead of holding the fast one.
+  function Lane(defer) {
+    var L = { q: {}, ids: [], armed: false };
+    L.flush = function () {
+      L.armed = false;
+      var ids = L.ids, q = L.q;
+      L.q = {}; L.ids = [];
+      for (var i = 0; i < ids.length; i++) {
+        try { window.dash_clientside.set_props(ids[i], q[ids[i]]); } catch (e) { /* a component not on this page */ }
+      }
+    };
+    L.arm = function () { if (!L.armed) { L.armed = true; defer(L.flush); } };
+    return L;
+  }
+  var FAST = Lane(function (f) { Promise.resolve().then(f); }),   // not rAF: flushes in a hidden tab too
+      SLOW = Lane(function (f) { setTimeout(f, 0); });
+  var SLOW_IDS = null;
+  function laneOf(id) {
+    if (SLOW_IDS === null) {
+      SLOW_IDS = {};
+      [S.ids.backlog, S.ids.trend, S.ids.topIssues, S.ids.hotspots, S.ids.dutyHistory, S.ids.map, S.ids.focus].forEach(function (x) { if (x) SLOW_IDS[x] = 1; });
+    }
+    return SLOW_IDS[id] ? SLOW : FAST;
+  }
   function isPatch(v) { return v && typeof v === "object" && v.__dash_patch_update; }
   function sp(id, props) {
-    var e = Q[id];
-    if (!e) { e = Q[id] = {}; Qids.push(id); }
+    var L = laneOf(id), e = L.q[id];
+    if (!e) { e = L.q[id] = {}; L.ids.push(id); }
     for (var k in props) {
       var v = props[k], prev = e[k];
       if (isPatch(v) && prev !== undefined) {
         if (isPatch(prev)) { prev.operations = prev.operations.concat(v.operations); continue; }
-        flush(); return sp(id, props);           // a patch on a value set this frame: apply that first
+        L.flush(); return sp(id, props);         // a patch on a value set in this batch: apply that first
       }
       e[k] = isPatch(v) ? { __dash_patch_update: v.__dash_patch_update, operations: v.operations.slice() } : v;
     }
-    if (Qtimer === null) {
-      Qtimer = setTimeout(flush, 16);           // a timer, not rAF: flushes in a hidden tab too
-      window.requestAnimationFrame(flush);
-    }
+    L.arm();
     return true;
-  }
-  function flush() {
-    if (Qtimer !== null) { clearTimeout(Qtimer); Qtimer = null; }
-    var ids = Qids, q = Q;
-    Q = {}; Qids = [];
-    for (var i = 0; i < ids.length; i++) {
-      try { window.dash_clientside.set_props(ids[i], q[ids[i]]); } catch (e) { /* a component not on this page */ }
-    }
   }
   function Patch() { return new window.dash_clientside.Patch(); }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
@@ -109,7 +124,10 @@
     S.lists = {}; S.filters = meta.filters || {};
     var lists = meta.lists || {};
     Object.keys(lists).forEach(function (id) {
-      S.lists[id] = { keys: lists[id].keys.slice(), sorts: lists[id].sorts.slice(), max: lists[id].max };
+      var m = lists[id];
+      S.lists[id] = { keys: m.keys.slice(), sorts: m.sorts.slice(), orders: (m.orders || []).slice(), max: m.max,
+        names: m.keys.map(function (k) { return k === null ? null : ["data-key", "data-case", "data-tag", "data-t", "data-deadline"]; }),
+        next: Math.min.apply(null, [0].concat(m.orders || [])) };
     });
     if (meta.views) { S.rot.views = meta.views; }
     if (meta.rotate !== undefined) { S.rot.enabled = !!meta.rotate; }
@@ -124,17 +142,10 @@
     fillCountdowns();
     return null;
   };
-  // the heat patch landed; the next redraw of the map ends the round (afterplot), so a new
-  // round never starts while MapLibre is still drawing the last one
-  S.onMapDone = function () { if (S.mapHooked) S.mapApplied = true; else S.mapInFlight = false; return null; };
-  function hookMap() {
-    var gd = document.querySelector("#" + S.ids.map + " .js-plotly-plot");
-    if (!gd || !gd.on) return;
-    S.mapHooked = true;
-    gd.on("plotly_afterplot", function () {
-      if (S.mapApplied) { S.mapApplied = false; S.mapInFlight = false; }
-    });
-  }
+  // the live layers' catch-up landed (and was painted by the store's clientside callback):
+  // the next round may start; rounds never overlap
+  S.onMapDone = function () { S.mapInFlight = false; return null; };
+  S.onHeat = function (d) { if (window.LiveMap) window.LiveMap.setData(d); return null; };
   // tablet playback: one clock (ms of data time) drives every panel through one callback
   S.onPlayState = function (st) {
     S.play = (st && st.active) ? { start: st.start, end: st.end, speed: st.speed || 300,
@@ -169,7 +180,7 @@
       case "props": sp(op.id, op.p); break;
       case "list": applyList(op); break;
       case "prepend": applyPrepend(op); break;
-      case "map": S.mapDirty = true; break;
+      case "map": if (window.LiveMap && S.page === "wall") window.LiveMap.addPoints(op.pts); S.mapDirty = true; break;
       case "alert": onAlert(op); break;
       case "cast": S.rot.cast = op.view; applyCast(); break;
       case "dirty": S.tabDirty = true; break;
@@ -188,31 +199,55 @@
     if (op.max) p = p.delete([op.max]);
     sp(op.id, { children: p.build() });
   }
-  // keyed list kept in urgency order: upsert / remove one row with a Patch
+  // keyed list in fixed slots (panels.slotted): upsert / remove one row = set_props on one slot,
+  // so only that slot renders (Dash re-renders every child of a list whose children change);
+  // the visual order is each row's CSS order: the engine's urgency for alerts, newest first for
+  // the ticker (new rows count down below the snapshot's 0..n-1)
+  function slotId(listId, i) { return listId + "-s" + i; }
+  function worstSlot(L) {
+    var w = -1;
+    for (var i = 0; i < L.keys.length; i++) {
+      if (L.keys[i] !== null && (w < 0 || L.sorts[i] > L.sorts[w])) w = i;
+    }
+    return w;
+  }
+  function slotProps(item, order) {
+    var src = (item && item.props) || {}, out = {};
+    for (var k in src) { if (k !== "id" && k !== "key") out[k] = src[k]; }
+    if (out.children === undefined) out.children = null;
+    out.style = Object.assign({}, src.style || {}, { order: order });
+    return out;
+  }
   function applyList(op) {
     var L = S.lists[op.id];
     if (!L) return;
     var i = L.keys.indexOf(op.key);
     var keep = op.item && matches(op);
-    var p = Patch(), changed = false;
-    if (i >= 0 && keep && L.sorts[i] === op.sort) {
-      p.assign([i], op.item); changed = true;
+    var props;
+    if (!keep) {
+      if (i < 0) return;
+      props = { children: null, className: "slot-empty", style: { order: 0 } };
+      (L.names[i] || []).forEach(function (k) { if (k.indexOf("data-") === 0) props[k] = null; });
+      L.keys[i] = null; L.sorts[i] = null; L.orders[i] = 0; L.names[i] = null;
     } else {
-      if (i >= 0) { p.delete([i]); L.keys.splice(i, 1); L.sorts.splice(i, 1); changed = true; }
-      if (keep) {
-        var j = 0;
-        while (j < L.sorts.length && L.sorts[j] <= op.sort) j++;
-        if (!L.max || j < L.max) {
-          p.insert([], j, op.item); L.keys.splice(j, 0, op.key); L.sorts.splice(j, 0, op.sort); changed = true;
-          if (L.max && L.keys.length > L.max) { p.delete([L.max]); L.keys.length = L.max; L.sorts.length = L.max; }
+      var order;
+      if (i >= 0) {
+        order = op.order !== undefined ? op.order : L.orders[i];
+      } else {
+        i = L.keys.indexOf(null);
+        if (i < 0) {                                    // full: the new row replaces the last one, if it ranks above it
+          var w = worstSlot(L);
+          if (w < 0 || L.sorts[w] <= op.sort) return;
+          i = w;
         }
+        order = op.order !== undefined ? op.order : (L.next = Math.min(L.next, 0) - 1);
       }
+      props = slotProps(op.item, order);
+      L.keys[i] = op.key; L.sorts[i] = op.sort; L.orders[i] = order; L.names[i] = Object.keys(props);
     }
-    if (changed) {
-      sp(op.id, { children: p.build() });
-      if (op.count_id) sp(op.count_id, { children: String(op.count) });
-      window.requestAnimationFrame(fillCountdowns);
-    }
+    sp(slotId(op.id, i), props);
+    if (op.count_id) sp(op.count_id, { children: String(op.count) });
+    window.requestAnimationFrame(fillCountdowns);
   }
   // ---------------------------------------------------------------- alerts: flash, sound, break-in
   function beep() {
@@ -284,6 +319,7 @@
       var clock = document.getElementById(S.ids.clock);
       if (clock) clock.textContent = hms(serverNow());
       fillCountdowns();
+      if (S.page === "wall" && window.LiveMap) window.LiveMap.tick(S.serverSkew);
     }
     if (S.lastMsgAt && now - S.lastMsgAt > HEARTBEAT_LOST_MS) {
       showBanner("心跳超时");
@@ -293,9 +329,8 @@
       }
     }
     if (S.pending && S.connected && now - S.resyncAt > 8000) { S.pending = false; resync("retry"); }
-    if (S.page === "wall" && !S.mapHooked) hookMap();
-    if (S.mapInFlight && now - S.mapTickAt > MAP_STUCK_MS) { S.mapInFlight = false; S.mapApplied = false; }
-    if (S.page === "wall" && now - S.mapTickAt > MARKER_REFRESH_MS) S.mapDirty = true;  // markers fade even when all is quiet
+    if (S.mapInFlight && now - S.mapTickAt > MAP_STUCK_MS) S.mapInFlight = false;
+    if (S.page === "wall" && now - S.mapTickAt > MARKER_REFRESH_MS) S.mapDirty = true;  // re-read once a minute when all is quiet
     if (S.mapDirty && !S.mapInFlight && now - S.mapTickAt >= MAP_MIN_INTERVAL_MS && S.page === "wall") {
       S.mapDirty = false; S.mapInFlight = true; S.mapTickAt = now;
       sp(S.ids.mapTick, { data: { t: now, seq: S.seq, view: S.mapView, newView: S.mapNewView } });

@@ -38,6 +38,7 @@ def layout(ctx: ScreenContext, token: str | None = None, rotate: str = "1", **_q
         html.Div([
             dcc.Graph(id=ids.WALL_MAP, figure=snap["map"], config=GRAPH_CONFIG, className="graph",
                       style={"height": "100%"}),
+            html.Canvas(id=ids.WALL_HEAT_CANVAS, className="heat-overlay"),
             html.Div(snap["focus"], id=ids.WALL_FOCUS, className="map-caption"),
             html.Div(snap["cast"], id=ids.WALL_CAST, className="cast-badge"),
             html.Div("热力：今日上报数（H3 网格，聚焦镇街时更细）· 圆点：10 分钟内新上报 · 线：镇街边界（聚焦时含网格）",
@@ -62,7 +63,7 @@ def layout(ctx: ScreenContext, token: str | None = None, rotate: str = "1", **_q
     ], className="col")
     return html.Div([
         *panels.live_stores("wall", snap["meta"]),
-        dcc.Store(id=ids.WALL_MAP_TICK), dcc.Store(id=ids.WALL_MAP_DONE),
+        dcc.Store(id=ids.WALL_MAP_TICK), dcc.Store(id=ids.WALL_MAP_DONE), dcc.Store(id=ids.WALL_HEAT, data=snap["heat"]),
         head,
         html.Div([left, center, right], className="wall-body"),
     ], id=ids.WALL, className="wall", **{ids.SCREEN_MARK: "wall", "data-rotate-ms": "20000"})

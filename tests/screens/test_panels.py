@@ -11,14 +11,18 @@ from dashboard.push import plain
 from tests.screens.factories import T0, alert, names, summary
 
 
+CSS_TEXT = ("data-t", "data-tag", "data-chip")  # shown by the theme's ::before content
+
+
 def _text(component) -> str:
-    """All text of a component tree."""
+    """All text a component tree shows (its children, and the data-* the CSS shows)."""
     if isinstance(component, str | int | float):
         return str(component)
     if isinstance(component, list | tuple):
         return "".join(_text(c) for c in component)
+    shown = "".join(str(getattr(component, a, "") or "") for a in CSS_TEXT)
     children = getattr(component, "children", None)
-    return "" if children is None else _text(children)
+    return shown + ("" if children is None else _text(children))
 
 
 @pytest.mark.parametrize(("values", "key", "expected"), [
@@ -67,7 +71,7 @@ def test_alert_row_shows_kind_stage_category_and_a_running_countdown():
     countdown = row.children[2]
     assert countdown.className == "countdown"
     assert countdown.to_plotly_json()["props"]["data-deadline"] == str(T0 - 60_000)
-    assert row.key == alert()["id"]
+    assert getattr(row, "data-key") == alert()["id"] and getattr(row, "data-tag") == "超期"
 
 
 def test_duty_row_has_the_four_actions_and_sign_is_off_once_acknowledged():
@@ -97,7 +101,7 @@ def test_alert_order_matches_the_engine_queue():
 
 def test_ticker_row_is_newest_first_and_keeps_masked_text():
     rows = panels.ticker_list([summary(1), summary(2)], names())
-    assert rows[0].key == summary(1)["id"]
+    assert getattr(rows[0], "data-key") == summary(1)["id"]
     assert panels.ticker_sort(summary(1)) < panels.ticker_sort(summary(2))
     assert "138****5678" in _text(rows[0])
     assert "热线" in _text(rows[0])
@@ -142,3 +146,21 @@ def test_components_serialise_to_plain_json_for_the_relay():
 ])
 def test_countdown_text(due, now, text):
     assert fmt.countdown(due, now) == text
+
+
+def test_slotted_lists_have_fixed_slots_ordered_by_css_order():
+    rows = panels.ticker_list([summary(1), summary(2)], names(), limit=4, list_id="wall-ticker")
+    assert [r.id for r in rows] == [f"wall-ticker-s{i}" for i in range(4)]
+    assert [getattr(r, "style", None) for r in rows[:2]] == [{"order": 0}, {"order": 1}]
+    assert [r.className for r in rows[2:]] == ["slot-empty", "slot-empty"]
+
+
+def test_alert_css_order_follows_the_engine_queue_score_and_fits_32_bits():
+    overdue = alert(1, "overdue", "raised", due=T0 - 10 * 60_000)
+    later = alert(2, "overdue", "raised", due=T0 + 60 * 60_000)
+    near = alert(3, "near_due", "raised", due=T0 - 100 * 60_000)
+    acked = alert(4, "overdue", "acknowledged", due=T0 - 100 * 60_000)
+    escalated = alert(5, "overdue", "raised", level=2, due=T0 + 500 * 60_000)
+    alerts = [near, later, acked, overdue, escalated]
+    assert sorted(alerts, key=panels.alert_order) == sorted(alerts, key=panels.alert_sort)
+    assert all(0 <= panels.alert_order(a) < 2**31 for a in alerts)

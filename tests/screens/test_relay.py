@@ -62,7 +62,10 @@ def test_a_report_reaches_the_wall_ticker_at_once_masked_and_the_kpis_follow(set
     assert [op["key"] for op in rows] == [case]
     text = orjson.dumps(rows[0]["item"]).decode()
     assert "138****5678" in text and "13812345678" not in text and "王小明" not in text
-    assert {"t": "map"} in instant["wall"]
+    # its marker goes out at once with the row (painted over the map, no map redraw)
+    (pts,) = [op["pts"] for op in instant["wall"] if op["t"] == "map"]
+    grid = next(iter(ctx.geo.places["grid"].values()))
+    assert [p[0] for p in pts] == [case] and abs(pts[0][1] - grid.lon) < 1e-5 and abs(pts[0][2] - grid.lat) < 1e-5
     kpi = {op["id"]: op["p"]["children"] for op in follow["wall"] if op["id"].startswith("kpi-")}
     assert kpi["kpi-received"] == "1"
     # the same report seen again (e.g. through the read models) is not shown twice
