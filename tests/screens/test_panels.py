@@ -10,7 +10,6 @@ from dashboard import ids, panels
 from dashboard.push import plain
 from tests.screens.factories import T0, alert, names, summary
 
-
 CSS_TEXT = ("data-t", "data-tag", "data-chip")  # shown by the theme's ::before content
 
 
