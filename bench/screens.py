@@ -588,7 +588,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rate", type=float, default=10.0, help="reports per second in the heat phase")
     ap.add_argument("--soak-s", type=float, help="soak duration (default 3600, quick 40)")
     ap.add_argument("--soak-speed", type=float, default=100.0)
+    ap.add_argument("--soak-only", action="store_true",
+                    help="only the soak (default 1 hour at 100x): the one phase that takes an hour, run on its own")
     args = ap.parse_args(argv)
+    if args.soak_only:
+        return soak_only(args.soak_s or 3600, args.soak_speed)
     q = args.quick
     if args.build_history:
         return build_history(args.history_dir or ROOT / "var" / "bench" / "history", args.build_history)
@@ -680,6 +684,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     shutil.rmtree(work, ignore_errors=True)
     result["elapsed_s"] = round(time.monotonic() - t_all, 1)
     samples = result.pop("soak_samples")
+    print(json.dumps({"soak_samples": samples}, ensure_ascii=False))
+    print(json.dumps(result, ensure_ascii=False))
+    return result
+
+
+def soak_only(seconds: float, speed: float) -> dict[str, Any]:
+    """The soak alone: /wall on the demo running at ``speed`` x real time for ``seconds``."""
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-precise-memory-info"])
+        prod = ProductProc(work / "soak", demo=True, backfill_days=1, speed=speed).start()
+        try:
+            soak = measure_soak(browser, prod, seconds, 2 if seconds <= 60 else 60)
+        finally:
+            prod.stop()
+        browser.close()
+    shutil.rmtree(work, ignore_errors=True)
+    samples = soak.pop("samples")
+    result = {"bench": "screens", "phase": "soak", "seconds": seconds, "speed": speed, **soak}
     print(json.dumps({"soak_samples": samples}, ensure_ascii=False))
     print(json.dumps(result, ensure_ascii=False))
     return result
