@@ -399,6 +399,7 @@ class Worker:
         entries = self._take_prefetched() or self._read(block_ms)
         scan_at = self.scan_time() if entries and self._scan_owed else None
         full = len(entries) >= self.batch_size
+        self._hold_collector(full)
         if full and not self._pending_first and self.prefetch:
             self._start_prefetch()
         try:
@@ -412,7 +413,6 @@ class Worker:
         if not self._scan_owed:
             st.scanned += self.scan()
         self.stats.add(st)
-        self._hold_collector(full)
         return st
 
     def _hold_collector(self, catching_up: bool) -> None:
@@ -420,7 +420,9 @@ class Worker:
         ``GC_HOLD_BATCHES`` of them, instead of letting it run after each: between batches it
         traversed every state and projection the batch left (~4 µs a transition), most of which the
         next batches replace anyway. Case states hold no cycles; reference counting frees them.
-        Back on at the first batch that is not full, or when held long enough."""
+        Back on at the first batch that is not full, or when held long enough; :meth:`drain` then
+        runs the young-generation collection the next allocation would have started, so its cost
+        stays inside the drain that caused it."""
         if catching_up and self._gc_held < GC_HOLD_BATCHES:
             if self._gc_held or gc.isenabled():
                 gc.disable()
@@ -428,10 +430,13 @@ class Worker:
             return
         self._release_collector()
 
-    def _release_collector(self) -> None:
-        if self._gc_held:
-            self._gc_held = 0
-            gc.enable()
+    def _release_collector(self) -> bool:
+        """Collector back on; True if it had been held off."""
+        if not self._gc_held:
+            return False
+        self._gc_held = 0
+        gc.enable()
+        return True
 
     # --- reading the next batch while this one commits ----------------------------------------
     def _start_prefetch(self) -> None:
@@ -481,7 +486,8 @@ class Worker:
                 if st.entries == 0:
                     break
         finally:
-            self._release_collector()
+            if self._release_collector():
+                gc.collect(0)
         return total
 
     def run(self, stop_event: threading.Event, block_ms: int = 200, claim_every_ms: int = 30_000) -> None:
@@ -570,7 +576,7 @@ class Worker:
             eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
             ids.append(eid)
             try:
-                e = decode_entry(eid, fields)
+                e = _decode_fast(eid, fields) or decode_entry(eid, fields)
             except Exception as exc:  # not our wire format: keep it, never crash
                 batch.dead.append((f"undecodable entry: {exc}", LogEntry(eid, "?", "", 0, 0, {"raw": repr(fields)[:2000]})))
                 continue
@@ -899,6 +905,18 @@ class Worker:
         self.stats.alerts += sum(1 for ev in batch.alert_events if ev[0] == "raised")
         self._kpi_dirty = self._kpi_dirty or bool(batch.alert_events)
         return True
+
+
+def _decode_fast(eid: str, fields: dict) -> LogEntry | None:
+    """``decode_entry`` for the usual entry (all five fields, bytes keys and values, as XREADGROUP
+    gives them) without its per-field fallbacks; None for anything else (then ``decode_entry``)."""
+    try:
+        kind, case, v, t, d = fields[b"k"], fields[b"c"], fields[b"v"], fields[b"t"], fields[b"d"]
+    except KeyError:
+        return None
+    if kind.__class__ is not bytes or case.__class__ is not bytes:
+        return None
+    return LogEntry(eid, kind.decode(), case.decode(), int(v), int(t), orjson.loads(d))
 
 
 def _resp(cmds: list[tuple]) -> bytes:

@@ -44,3 +44,16 @@ def _reference(cmds: list[tuple]) -> bytes:
 @pytest.mark.parametrize("cmds", [COMMANDS, [("SET", "中", "é")], [("X", b"", "", 0, -1, True, 2**70)], []])
 def test_python_encoder_matches_the_reference_byte_for_byte(cmds: list[tuple]) -> None:
     assert worker._resp_python(cmds) == _reference(cmds)
+
+
+@pytest.mark.parametrize("fields", [
+    {b"k": b"report", b"c": b"YZ1", b"v": b"1", b"t": b"1790784000000", b"d": b'{"text":"\xe5\x8d\xa0"}'},
+    {b"k": b"dispatched", b"c": b"YZ1", b"v": b"2", b"t": b"17", b"d": b"{}", b"extra": b"x"},
+    {b"k": b"report", b"c": b"YZ1", b"v": b"1", b"t": b"5"},  # no d: the general decoder's default
+    {"k": "report", "c": "YZ1", "v": "1", "t": "5", "d": "{}"},  # str keys
+])
+def test_the_fast_entry_decoder_agrees_with_decode_entry(fields: dict) -> None:
+    from feeds.model import decode_entry
+
+    fast = worker._decode_fast("1-0", fields)
+    assert (fast or decode_entry("1-0", fields)) == decode_entry("1-0", fields)
