@@ -465,7 +465,7 @@ def baseline_app(redis_url: str) -> tuple[Any, list[int]]:
                 for lv, c, w in (("grid", "rgba(147,166,196,0.30)", 0.6), ("street", "rgba(86,180,233,0.95)", 1.8))]
     reader = reads.Reader(connect(redis_url), Keys(settings.namespace), wall_clock_ms)
     sizes: list[int] = []
-    app = Dash(__name__, compress=True, assets_folder=str(ROOT / "dashboard" / "assets"), assets_ignore="live.js")
+    app = Dash(__name__, compress=True, assets_folder=str(ROOT / "assets"), assets_ignore=r"live.*\.js")
     app.layout = html.Div([dcc.Interval(id="iv", interval=1000), html.Span(id="kpi-received"),
                            dcc.Graph(id="wall-map", style={"height": "70vh"}), html.Ul(id="wall-ticker")])
 

@@ -2,7 +2,7 @@
 
 Kept small on purpose: page layouts live in ``dashboard/pages``, callbacks in
 ``dashboard/callbacks``, builders in ``panels``/``figures``, reads in ``reads``/``snapshot``.
-Everything the browser loads is local (``dashboard/assets``, Dash's own bundles, ``/geo``).
+Everything the browser loads is local (the top-level ``assets/``, Dash's own bundles, ``/geo``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dashboard.geodata import URL_PREFIX
 from dashboard.pages import duty, tablet, wall
 from feeds.settings import Settings
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"  # the repo's top-level assets/
 
 INDEX = """<!DOCTYPE html>
 <html lang="zh-CN">

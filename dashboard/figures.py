@@ -7,7 +7,7 @@ per-feature JSON in the figure).
 
 The wall's live layers (H3 heat and the fading markers of new reports) are *not* map traces:
 they are data in a ``dcc.Store`` (:func:`heat_layer`, patched by :func:`heat_patch`) that
-``assets/live.js`` paints on a 2D canvas over the map, projected with the map's own transform.
+``assets/live-map.js`` paints on a 2D canvas over the map, projected with the map's own transform.
 Why: without a GPU (software WebGL) every restyle of a map trace re-tiles the layer and redraws
 the whole map, 0.2-0.5 s of the browser's main thread per heat round, and every live message
 that arrives meanwhile waits (wall latency p95 was 130-400 ms); painting ~300 cells on a 2D
