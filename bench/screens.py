@@ -18,15 +18,18 @@ Valkey, supervision worker, relay, web server) in headless Chromium (``/usr/bin/
   socket.io ``d`` messages carrying a report to /wall, JSON); the heat layer's catch-up patch
   (its callback response) is reported too.
 - **heat**: reports at ``--rate`` per second; for each, the time until the wall's heat layer
-  (sum of its z values, read after each Plotly ``afterplot``) includes it: p95 and the lag in the
-  first vs last part of the run (falling behind would make it grow).
-- **first render**: a fresh page of /wall until the map has drawn (MapLibre loaded, heat z set),
-  every panel is filled and the live socket is synchronised; with ``--history-dir`` a prepared
-  data folder (e.g. a year of demo history, built once with ``--build-history DAYS``), else a
-  fresh demo backfill of ``--history-days``.
+  (the sum of its counts, announced by ``assets/live-map.js`` after each paint with new data,
+  event ``live-heat``) includes it: p95 and the lag in the first vs last part of the run
+  (falling behind would make it grow).
+- **first render**: a page of /wall until the map has drawn (MapLibre loaded, its outlines'
+  tiles in), the heat painted over it, every panel filled and the live socket synchronised; cold
+  (a fresh browser profile: ``first_render_s``) and warm (a reload in that profile:
+  ``first_render_warm_s``); with ``--history-dir`` a prepared data folder (e.g. a year of demo
+  history, built once with ``--build-history DAYS``), else a fresh demo backfill of
+  ``--history-days``.
 - **soak**: the demo simulator live at ``--soak-speed``× real time for ``--soak-s`` seconds with
   /wall open; the page's JS heap (after a forced GC, CDP) and the server's RSS are sampled; the
-  slope over the second half is reported.
+  slope over the second half is reported. ``--soak-only`` runs this phase alone (the hour).
 
 ``python -m bench.screens
 --quick --history-dir var/bench/year`` (under 2 minutes once the year is built with
@@ -498,17 +501,23 @@ FIRST_RENDER_STATE = """() => {
 
 
 def measure_first_render(browser: Any, prod: ProductProc, repeats: int) -> dict[str, Any]:
-    times = []
+    """Cold: a fresh browser profile each time (nothing cached: the strict figure). Warm: a reload
+    in that profile (HTTP cache and V8's code cache of plotly.js), as a wall PC that shows the
+    page every day."""
+    cold, warm = [], []
     for _ in range(repeats):
         page = open_page(browser, prod.base + "/wall?token=wall")
-        try:
-            page.wait_for_function("() => window.__rec.complete !== null", timeout=120_000)
-        except Exception:
-            print("first render incomplete:", page.evaluate(FIRST_RENDER_STATE), file=sys.stderr)
-            raise
-        times.append(page.evaluate("window.__rec.complete") / 1000)
+        for out in (cold, warm):
+            if out is warm:
+                page.reload()
+            try:
+                page.wait_for_function("() => window.__rec.complete !== null", timeout=120_000)
+            except Exception:
+                print("first render incomplete:", page.evaluate(FIRST_RENDER_STATE), file=sys.stderr)
+                raise
+            out.append(page.evaluate("window.__rec.complete") / 1000)
         page.context.close()
-    return {"s": times}
+    return {"s": cold, "warm_s": warm}
 
 
 def measure_soak(browser: Any, prod: ProductProc, seconds: float, every: float) -> dict[str, Any]:
@@ -676,8 +685,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["heat_catch_up_s_p95"] = _r((pct(heat["lags"], 95) or 0) / 1000, 2)
 
         result["first_render"] = {"history_days": days, "repeats_s": [round(x, 2) for x in fr["s"]],
+                                  "warm_repeats_s": [round(x, 2) for x in fr["warm_s"]],
                                   "startup_s": round(startup, 1), "catch_up_s": round(caught, 1)}
         result["first_render_s"] = _r(statistics.median(fr["s"]), 2)
+        result["first_render_warm_s"] = _r(statistics.median(fr["warm_s"]), 2)
         result["soak"] = {"seconds": soak_s, "speed": args.soak_speed, **{k: v for k, v in soak.items() if k != "samples"}}
         result["soak_samples"] = soak["samples"]
         browser.close()
