@@ -168,10 +168,9 @@ def near_time(spec: dict, start: int, due: int, cal: WorkCalendar, working: bool
     (unit, amount), = spec.items()
     if unit == "fraction":
         if working:
-            allowed = cal.working_ms_between(start, due)
-            if allowed.at > 0:
-                d = cal.working_point(start, max(1, int(allowed.at * float(amount))))
-                return Deadline(min(d.at, due), allowed.fallback or d.fallback)
+            point = cal.working_fraction(start, due, float(amount))
+            if point is not None:
+                return Deadline(min(point[0], due), point[1])
         return Deadline(start + int((due - start) * float(amount)))
     if unit == "before_minutes":
         d = Deadline(due - int(amount * MINUTE_MS))

@@ -195,3 +195,21 @@ def test_working_point_and_working_time_agree_with_adding_working_hours() -> Non
         due = cal.add_working_hours(start, hours)
         assert cal.working_point(start, int(round(hours * 3_600_000))) == due
         assert cal.working_ms_between(start, due.at).at == int(round(hours * 3_600_000))
+
+
+def test_the_fused_working_fraction_equals_measuring_then_placing() -> None:
+    import random
+
+    cal = rules().calendar
+    rnd = random.Random(11)
+    for _ in range(300):
+        start = ms(2026, 1, 1) + rnd.randrange(0, 350 * 86_400_000)
+        due = start + rnd.randrange(0, 20 * 86_400_000)
+        fraction = rnd.choice([0.5, 0.8, 0.9, 1.0])
+        allowed = cal.working_ms_between(start, due)
+        got = cal.working_fraction(start, due, fraction)
+        if allowed.at == 0:
+            assert got is None
+            continue
+        placed = cal.working_point(start, max(1, int(allowed.at * fraction)))
+        assert got == (placed.at, allowed.fallback or placed.fallback)
