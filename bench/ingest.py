@@ -17,7 +17,11 @@ Besides wall-clock rates it records CPU seconds of this process and of the serve
 too, CPU time much less so. ``cpu_bound_events_per_s`` = events / max(client, server) CPU (the
 two overlap on two cores), ``one_core_events_per_s`` = events / their sum.
 
-Usage: ``python -m bench.ingest [--quick]``; the last line is one JSON object with at least
+The server runs with the allocator ``feeds.store`` gives it (jemalloc when the system has it:
+``server_malloc`` in the JSON; ``FEEDS_VALKEY_JEMALLOC=0`` for glibc's). ``--slices 50000``
+prints the server's user / sys CPU per event per slice of the run.
+
+Usage: ``python -m bench.ingest [--quick] [--slices N]``; the last line is one JSON object with at least
 ``events_per_s`` and ``ratio_vs_naive``. Results are recorded in docs/BENCHMARKS.md.
 """
 
@@ -79,6 +83,21 @@ class Run:
         return cpu_s / self.events * 1e6
 
 
+def _server_malloc(store: Store) -> str:
+    """The allocator the embedded server runs with (feeds.store preloads jemalloc when it can)."""
+    try:
+        maps = Path(f"/proc/{store.server_pid}/maps").read_text()
+    except (OSError, TypeError):
+        return "unknown"
+    return "jemalloc" if "libjemalloc" in maps else "libc"
+
+
+def _server_cpu_split(store: Store) -> tuple[float, float]:
+    """Server CPU seconds (user, sys) of the main process, without fork children."""
+    info = store.client.info("cpu")
+    return float(info["used_cpu_user"]), float(info["used_cpu_sys"])
+
+
 def _server_cpu(store: Store) -> float:
     info = store.client.info("cpu")
     return sum(float(info.get(k, 0.0)) for k in ("used_cpu_sys", "used_cpu_user", "used_cpu_sys_children",
@@ -92,15 +111,26 @@ def _measure(store: Store, work: Callable[[], int]) -> Run:
     return Run(n, wall, time.process_time() - c0, _server_cpu(store) - s0)
 
 
-def run_optimised(store: Store, locator: GridLocator, items: list[dict], batch: int = DEFAULT_BATCH) -> Run:
+def run_optimised(store: Store, locator: GridLocator, items: list[dict], batch: int = DEFAULT_BATCH,
+                  slices: int = 0) -> Run:
+    """``slices`` > 0: also print the server's user / sys CPU per event for every ``slices`` events
+    (whether the per-event cost grows with the data; fork children, i.e. AOF rewrites, apart)."""
     ing = Ingestor.from_store(store, locator=locator)
     ing.ensure_script()
 
     def work() -> int:
-        accepted = 0
+        accepted = done = 0
+        mark, cpu0 = 0, _server_cpu_split(store) if slices else (0.0, 0.0)
         for results in ing.ingest_stream(iter_batches(items, batch), source="bench", trust_received=True,
                                          deltas="batch", batch_size=batch):
             accepted += sum(r.status == "accepted" for r in results)
+            done += len(results)
+            if slices and (done - mark >= slices or done == len(items)):
+                cpu = _server_cpu_split(store)
+                n = done - mark
+                print(f"  events {mark:>7,}-{done:>7,}: server CPU per event user {(cpu[0] - cpu0[0]) / n * 1e6:5.1f} µs,"
+                      f" sys {(cpu[1] - cpu0[1]) / n * 1e6:4.1f} µs (load {os.getloadavg()[0]:.1f})")
+                mark, cpu0 = done, cpu
         return accepted
 
     run = _measure(store, work)
@@ -192,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=float, default=None, help="simulated days (default 365, quick 60)")
     ap.add_argument("--naive", type=int, default=None, help="events for the naive baseline (default 20,000)")
     ap.add_argument("--repeat", type=int, default=None, help="optimised runs, best counts (default 3, quick 2)")
+    ap.add_argument("--slices", type=int, default=0,
+                    help="also print the server's user/sys CPU per event every N events (e.g. 50000)")
     ap.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                     help=f"events per round trip (default {DEFAULT_BATCH:,}, the product's)")
     args = ap.parse_args(argv)
@@ -216,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = Path(tmp) / f"run{i}"
             with Store(settings.with_(data_dir=run_dir)) as store:
                 assert store.capabilities and store.capabilities.aof_always
-                run = run_optimised(store, locator, items, args.batch)
+                malloc = _server_malloc(store)
+                run = run_optimised(store, locator, items, args.batch, args.slices)
             rewrites = _aof_rewrites(run_dir)
             run_rewrites.append(rewrites)
             runs.append(run)
@@ -246,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "events": len(items), "runs": [round(r.per_s) for r in runs], "simulated_days": days,
             "batch": args.batch, "appendfsync": "always", "dedup": True,
             "district_year_s": round(440_000 / best.per_s, 2), "load_avg_1m": round(load, 2),
-            "load_avg_1m_start": round(load_start, 2), "aof_rewrites": run_rewrites,
+            "load_avg_1m_start": round(load_start, 2), "aof_rewrites": run_rewrites, "server_malloc": malloc,
             "python": platform.python_version(), "quick": args.quick,
         }
         print(f"district-year (440,000 events) in {440_000 / best.per_s:.1f} s wall; "
