@@ -18,8 +18,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from feeds.store import RedisConnectionError, ResponseError  # the one module that imports redis
 
 _CHUNK = 1 << 20
 
