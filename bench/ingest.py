@@ -18,7 +18,7 @@ too, CPU time much less so. ``cpu_bound_events_per_s`` = events / max(client, se
 two overlap on two cores), ``one_core_events_per_s`` = events / their sum.
 
 The server runs with the allocator ``feeds.store`` gives it (jemalloc when the system has it:
-``server_malloc`` in the JSON; ``FEEDS_VALKEY_JEMALLOC=0`` for glibc's). ``--slices 50000``
+``server_malloc`` in the JSON; ``GOV_SERVER_JEMALLOC=0`` for glibc's). ``--slices 50000``
 prints the server's user / sys CPU per event per slice of the run.
 
 Usage: ``python -m bench.ingest [--quick] [--slices N]``; the last line is one JSON object with at least

