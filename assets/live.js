@@ -264,7 +264,8 @@
     if (S.page === "duty") beep();
     // one break-in at a time, and a pause between them, so a burst of alerts cannot make the map jump
     var now = Date.now();
-    if (S.page === "wall" && op.breakin && op.view && !S.rot.cast && now > S.rot.breakUntil + S.rot.breakGapMs) {
+    // (part of the rotation: a wall with ?rotate=0 keeps its view)
+    if (S.page === "wall" && S.rot.enabled && op.breakin && op.view && !S.rot.cast && now > S.rot.breakUntil + S.rot.breakGapMs) {
       S.rot.breakUntil = now + S.rot.breakMs;
       S.rot.nextAt = S.rot.breakUntil;
       focusView(op.view, true);

@@ -325,7 +325,7 @@ def wait_live(page: Any, timeout: float = 60) -> None:
 def measure_push(browser: Any, prod: ProductProc, pts: list, n: int, gap_s: float,
                  watch: DeltaWatch | None = None) -> dict[str, Any]:
     """Ticker and KPI latency on /wall for ``n`` reports posted one at a time."""
-    page = open_page(browser, prod.base + "/wall?token=wall")
+    page = open_page(browser, prod.base + "/wall?token=wall&rotate=0")  # no focus rotation: the whole district in view
     wait_live(page)
     time.sleep(1.5)
     base_kpi = page.evaluate("+document.getElementById('kpi-received').textContent.replace(/,/g,'')")
@@ -384,7 +384,7 @@ def measure_alerts(browser: Any, prod: ProductProc, cases: list[str], posted_at:
 
 def measure_heat(browser: Any, prod: ProductProc, pts: list, rate: float, seconds: float,
                  watch: DeltaWatch | None = None) -> dict[str, Any]:
-    page = open_page(browser, prod.base + "/wall?token=wall")
+    page = open_page(browser, prod.base + "/wall?token=wall&rotate=0")  # the district view throughout: heat sums count every report
     wait_live(page)
     page.wait_for_function("() => window.__rec.heat.length > 0", timeout=60_000)
     time.sleep(2)
