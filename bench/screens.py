@@ -298,10 +298,10 @@ def grid_points() -> list[tuple[float, float]]:
 CATS = ["CG-MANHOLE", "SR-GARBAGE", "CG-PARKING", "SR-NOISE", "XF-EXIT", "CG-VENDOR", "JF-NEIGHBOUR", "AQ-HAZARD"]
 
 
-def report(i: int, pts: list, *, channel: str = "hotline_12345", tag: str = "b") -> dict:
+def report(i: int, pts: list, *, channel: str = "hotline_12345", tag: str = "b", category: str | None = None) -> dict:
     lon, lat = pts[(i * 37) % len(pts)]
     return {"channel": channel, "source_id": f"bench-{tag}-{i}-{time.time_ns()}", "reported_at": int(time.time() * 1000),
-            "category": CATS[i % len(CATS)], "lon": lon, "lat": lat, "description": f"基准测试上报 #{i}，联系电话13800001111",
+            "category": category or CATS[i % len(CATS)], "lon": lon, "lat": lat, "description": f"基准测试上报 #{i}，联系电话13800001111",
             "address": "鄞州区基准路", "reporter": {"name": "测试", "phone": "13800001111"}}
 
 
@@ -353,7 +353,10 @@ def measure_push(browser: Any, prod: ProductProc, pts: list, n: int, gap_s: floa
 
 def post_alert_cases(prod: ProductProc, pts: list, n: int) -> list[str]:
     """110 hand-overs (the 1312 rule: sign within 1 minute): overdue alerts from +60 s."""
-    return [prod.post([report(1000 + i, pts, channel="police_110", tag="alert")])[0]["case_id"] for i in range(n)]
+    # a category the other phases never post: same place + same category within 3 h would link a
+    # later report to one of these cases as a duplicate (one case, so 今日受理 would not move)
+    return [prod.post([report(1000 + i, pts, channel="police_110", tag="alert", category="ZA-QUARREL")])[0]["case_id"]
+            for i in range(n)]
 
 
 def measure_alerts(browser: Any, prod: ProductProc, cases: list[str], posted_at: float, gap_s: float) -> dict[str, Any]:
