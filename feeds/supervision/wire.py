@@ -69,12 +69,6 @@ class ReplyReader:
                         break
                     value = buf[end + 2:stop]
                     pos = stop + 2
-                if stack:  # the common case inline: an element of an array that is not full yet
-                    frame = stack[-1]
-                    frame[0].append(value)
-                    frame[1] -= 1
-                    if frame[1]:
-                        continue
             elif t in (42, 37, 126, 62):  # * array, % map, ~ set, > push
                 k = int(buf[pos + 1:end])
                 pos = end + 2
@@ -82,32 +76,18 @@ class ReplyReader:
                     stack.append([[], 2 * k if t == 37 else k, t])
                     continue
                 value = None if k < 0 else ({} if t == 37 else [])
-                if stack:
-                    frame = stack[-1]
-                    frame[0].append(value)
-                    frame[1] -= 1
-                    if frame[1]:
-                        continue
             else:
                 value = _simple(t, buf[pos + 1:end])
                 pos = end + 2
-                if stack:
-                    frame = stack[-1]
-                    frame[0].append(value)
-                    frame[1] -= 1
-                    if frame[1]:
-                        continue
-            if stack:  # the last element of an aggregate: close it, and every parent it completes
+            # into its aggregate; one that this completes is closed into its parent, and so on up:
+            # a value with no open aggregate above it is a whole reply
+            while stack:
+                frame = stack[-1]
+                frame[0].append(value)
+                frame[1] -= 1
+                if frame[1]:
+                    break
                 value = _close(stack.pop())
-                while stack:
-                    frame = stack[-1]
-                    frame[0].append(value)
-                    frame[1] -= 1
-                    if frame[1]:
-                        break
-                    value = _close(stack.pop())
-                else:
-                    done.append(value)
             else:
                 done.append(value)
         self.pos = pos
