@@ -216,16 +216,31 @@ class WorkCalendar:
         total = self._overlap(d, start_ms, end_ms) if work else 0
         if d == last:
             return Deadline(total, fallback)
-        key = (d, last)
+        whole, fb = self._whole_days_between(d, last)
+        end_work, end_fb = self.day_info(last)
+        total += whole * self._daily_ms + (self._overlap(last, start_ms, end_ms) if end_work else 0)
+        return Deadline(total, fallback or fb or end_fb)
+
+    def _whole_days_between(self, first: date, last: date) -> tuple[int, bool]:
+        """:meth:`_count_whole_days`, memoised per (first, last) (bounded: cleared past 100,000)."""
+        key = (first, last)
         hit = self._whole_days.get(key)
         if hit is None:
             if len(self._whole_days) > 100_000:
                 self._whole_days.clear()
-            hit = self._whole_days[key] = self._count_whole_days(d, last)
-        whole, fb = hit
-        end_work, end_fb = self.day_info(last)
-        total += whole * self._daily_ms + (self._overlap(last, start_ms, end_ms) if end_work else 0)
-        return Deadline(total, fallback or fb or end_fb)
+            hit = self._whole_days[key] = self._count_whole_days(first, last)
+        return hit
+
+    def _nth_working_day(self, d: date, j: int) -> tuple[date, bool]:
+        """(the j-th working day after ``d``, any day from the fallback), memoised per (d, j)."""
+        key = (d, j)
+        hit = self._nth_workdays.get(key)
+        if hit is None:
+            if len(self._nth_workdays) > 100_000:
+                self._nth_workdays.clear()
+            end = self._working_days_end(d, j)  # the midnight ending that day
+            hit = self._nth_workdays[key] = (self.local_date(end.at - 1), end.fallback)
+        return hit
 
     def _count_whole_days(self, first: date, last: date) -> tuple[int, bool]:
         """(working days strictly between ``first`` and ``last``, any of them from the fallback)."""
@@ -252,14 +267,7 @@ class WorkCalendar:
                 return Deadline(self._point_in_day(base, start_ms, offset_ms), fallback)
             offset_ms -= have
         j = (offset_ms - 1) // self._daily_ms + 1  # the j-th working day after d holds the point
-        key = (d, j)
-        hit = self._nth_workdays.get(key)
-        if hit is None:
-            if len(self._nth_workdays) > 100_000:
-                self._nth_workdays.clear()
-            end = self._working_days_end(d, j)  # the midnight ending that day
-            hit = self._nth_workdays[key] = (self.local_date(end.at - 1), end.fallback)
-        day, fb = hit
+        day, fb = self._nth_working_day(d, j)
         base = self._midnight_ms(day)
         return Deadline(self._point_in_day(base, base, offset_ms - (j - 1) * self._daily_ms), fallback or fb)
 
@@ -274,12 +282,7 @@ class WorkCalendar:
         head = self._overlap(d0, start_ms, due_ms) if work0 else 0  # on the start day, after the start
         allowed = head
         if d1 != d0:
-            key = (d0, d1)
-            hit = self._whole_days.get(key)
-            if hit is None:
-                if len(self._whole_days) > 100_000:
-                    self._whole_days.clear()
-                hit = self._whole_days[key] = self._count_whole_days(d0, d1)
+            hit = self._whole_days_between(d0, d1)
             work1, fb1 = self.day_info(d1)
             allowed += hit[0] * self._daily_ms + (self._overlap(d1, start_ms, due_ms) if work1 else 0)
             fallback = fallback or hit[1] or fb1
@@ -290,13 +293,7 @@ class WorkCalendar:
             return self._point_in_day(self._midnight_ms(d0), start_ms, offset), fallback
         offset -= head
         j = (offset - 1) // self._daily_ms + 1  # the j-th working day after the start day holds it
-        key2 = (d0, j)
-        nth = self._nth_workdays.get(key2)
-        if nth is None:
-            if len(self._nth_workdays) > 100_000:
-                self._nth_workdays.clear()
-            end = self._working_days_end(d0, j)
-            nth = self._nth_workdays[key2] = (self.local_date(end.at - 1), end.fallback)
+        nth = self._nth_working_day(d0, j)
         base = self._midnight_ms(nth[0])
         return self._point_in_day(base, base, offset - (j - 1) * self._daily_ms), fallback or nth[1]
 
