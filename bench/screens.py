@@ -81,11 +81,6 @@ RECORDER = r"""
           else if (inList(r, '#duty-queue') || inList(r, '#wall-alerts')) { if (!(k in R.seen)) R.seen[k] = t; }
         }
       }
-      for (const n of m.removedNodes) {
-        if (n.nodeType === 1 && n.getAttribute && n.getAttribute('data-key') && m.target.id === 'duty-queue') {
-          const k = n.getAttribute('data-key'); if (!(k in R.gone)) R.gone[k] = t;
-        }
-      }
       // live lists are fixed slots (panels.slotted): a row arrives or leaves as a slot's data-key changes
       if (m.type === 'attributes' && m.target.nodeType === 1) {
         const r = m.target, k = r.getAttribute('data-key');

@@ -149,7 +149,7 @@ def heat_layer(*, url: str, cells: Sequence[str], counts: Mapping[str, int],
     return {"url": url, "key": featureidkey, "cells": list(cells), "z": z, "zmax": heat_zmax(z),
             "scale": HEAT_SCALE, "opacity": HEAT_OPACITY, "marker_size": MARKER_SIZE,
             "fade_ms": MARKER_FADE_MS, "at": now_ms,
-            "markers": dict(markers or {"lat": [], "lon": [], "opacity": [], "color": [], "key": [], "at": []})}
+            "markers": dict(markers if markers is not None else marker_arrays([], now_ms))}
 
 
 def heat_patch(cells: Sequence[str], counts: Mapping[str, int],
