@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from feeds.ingest import DEFAULT_BATCH, Ingestor, iter_batches
+from feeds.ingest import DEFAULT_BATCH, IN_FLIGHT, Ingestor, iter_batches
 from feeds.normalise import GridLocator, load_locator
 from feeds.settings import Settings
 from feeds.simulator import DAY, make_simulator
@@ -112,7 +112,7 @@ def _measure(store: Store, work: Callable[[], int]) -> Run:
 
 
 def run_optimised(store: Store, locator: GridLocator, items: list[dict], batch: int = DEFAULT_BATCH,
-                  slices: int = 0) -> Run:
+                  slices: int = 0, in_flight: int = IN_FLIGHT) -> Run:
     """``slices`` > 0: also print the server's user / sys CPU per event for every ``slices`` events
     (whether the per-event cost grows with the data; fork children, i.e. AOF rewrites, apart)."""
     ing = Ingestor.from_store(store, locator=locator)
@@ -122,7 +122,7 @@ def run_optimised(store: Store, locator: GridLocator, items: list[dict], batch: 
         accepted = done = 0
         mark, cpu0 = 0, _server_cpu_split(store) if slices else (0.0, 0.0)
         for results in ing.ingest_stream(iter_batches(items, batch), source="bench", trust_received=True,
-                                         deltas="batch", batch_size=batch):
+                                         deltas="batch", batch_size=batch, in_flight=in_flight):
             accepted += sum(r.status == "accepted" for r in results)
             done += len(results)
             if slices and (done - mark >= slices or done == len(items)):
@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also print the server's user/sys CPU per event every N events (e.g. 50000)")
     ap.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                     help=f"events per round trip (default {DEFAULT_BATCH:,}, the product's)")
+    ap.add_argument("--in-flight", type=int, default=IN_FLIGHT,
+                    help=f"batches sent and unanswered (default {IN_FLIGHT}, the product's)")
     args = ap.parse_args(argv)
     days = args.days or (60 if args.quick else 365)
     n_naive = args.naive or (5_000 if args.quick else 20_000)
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             with Store(settings.with_(data_dir=run_dir)) as store:
                 assert store.capabilities and store.capabilities.aof_always
                 malloc = _server_malloc(store)
-                run = run_optimised(store, locator, items, args.batch, args.slices)
+                run = run_optimised(store, locator, items, args.batch, args.slices, args.in_flight)
             rewrites = _aof_rewrites(run_dir)
             run_rewrites.append(rewrites)
             runs.append(run)
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "client_cpu_us": round(best.us(best.client_cpu_s), 2),
             "server_cpu_us": round(best.us(best.server_cpu_s), 2),
             "events": len(items), "runs": [round(r.per_s) for r in runs], "simulated_days": days,
-            "batch": args.batch, "appendfsync": "always", "dedup": True,
+            "batch": args.batch, "in_flight": args.in_flight, "appendfsync": "always", "dedup": True,
             "district_year_s": round(440_000 / best.per_s, 2), "load_avg_1m": round(load, 2),
             "load_avg_1m_start": round(load_start, 2), "aof_rewrites": run_rewrites, "server_malloc": malloc,
             "python": platform.python_version(), "quick": args.quick,

@@ -55,15 +55,19 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
     server = Flask("dashboard")
     configure_compression(server)
     app = Dash(__name__, server=server, use_pages=True, pages_folder="", assets_folder=str(ASSETS),
-               title="社会治理指挥大厅", update_title=None, compress=True, suppress_callback_exceptions=True,
-               serve_locally=True)
+               assets_ignore=PLOTLY_BUNDLE_IGNORE, title="社会治理指挥大厅", update_title=None, compress=True,
+               suppress_callback_exceptions=True, serve_locally=True)
     # the map's GeoJSON is fetched while the scripts load (the map would ask for it only after plotly.js started)
     # (the wall only; outline layers are fetched by MapLibre's worker, which a preload does not serve)
-    # plotly.js (4.8 MB) too: Dash asks for it only once the layout has rendered, ~0.5-0.9 s into the
-    # page; preloaded, its download (and Chromium's off-thread compile) starts with the other bundles
+    # plotly.js too: dcc.Graph asks for it only once the layout has rendered, ~0.5-0.9 s into the
+    # page; preloaded, its download (and Chromium's off-thread compile) starts with the other bundles.
+    # It is our partial bundle (PLOTLY_JS): dcc.Graph loads window._dashPlotlyJSURL, which the
+    # renderer would point at Dash's full plotly.min.js; the property is pinned to ours first.
     preload = ('<script>(function () { function pre(href, as, cors) { var l = document.createElement("link"); '
                'l.rel = "preload"; l.as = as; if (cors) l.crossOrigin = "anonymous"; l.href = href; '
                'document.head.appendChild(l); } '
+               f'Object.defineProperty(window, "_dashPlotlyJSURL", {{get: function () {{ return {json.dumps(PLOTLY_JS)}; }}, '
+               'set: function () {}}); '
                f'pre({json.dumps(PLOTLY_JS)}, "script", false); '
                f'if (location.pathname === "/wall") pre({json.dumps(ctx.geo.heat_url)}, "fetch", true); }})();</script>')
     app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS)).replace("__PRELOAD__", preload)
@@ -91,7 +95,11 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
     return app, socketio
 
 
-PLOTLY_JS = "/_dash-component-suites/plotly/package_data/plotly.min.js"  # where Dash serves plotly.js locally
+# The screens' plotly.js: a partial bundle of the four trace types they draw (scatter, bar,
+# scattermap, choroplethmap), 3.1 MB instead of Dash's full 4.8 MB, built by tools/plotly-bundle.
+# Loaded by dcc.Graph (above), not as a page script (assets_ignore).
+PLOTLY_JS = "/assets/vendor/plotly-screens.min.js"
+PLOTLY_BUNDLE_IGNORE = r"^plotly-screens\.min\.js$"
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/geo/")
 
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +48,7 @@ _LINK_TAIL = b'],"duplicate_of":""}'  # a report's payload ends so; the script r
 _GEO_MAX_LAT = 85.05112878  # GEOADD refuses points beyond this latitude
 _IO_ERRORS = (OSError, RedisConnectionError, RedisTimeoutError)  # the server is unreachable
 DESC_CHARS = 60
+IN_FLIGHT = 3  # batches sent and unanswered in ingest_stream (docs/BENCHMARKS.md, ingest)
 DEFAULT_BATCH = 1000  # items per script call: ~6 % less server work per event than 500 (docs/BENCHMARKS.md)
 DLQ_RAW_LIMIT = 256 * 1024
 MAX_SEARCH_BUCKETS = 64  # a batch spanning more time than this searches only its latest part  # raw payload kept in a dead letter (more is cut, the size is kept)
@@ -163,36 +164,39 @@ class Ingestor:
 
     def ingest_stream(self, batches: Iterable[Sequence[Any]], *, source: str = "api",
                       trust_received: bool = False, deltas: DeltaMode = "batch",
-                      now: int | None = None, batch_size: int | None = None) -> Iterator[list[Result]]:
-        """Ingest many batches with two in flight: the server appends batch k while this
-        process validates and normalises batch k+1 (client and server overlap on two cores).
+                      now: int | None = None, batch_size: int | None = None,
+                      in_flight: int = IN_FLIGHT) -> Iterator[list[Result]]:
+        """Ingest many batches with up to ``in_flight`` sent and unanswered: the server appends
+        batch k while this process validates and normalises the next ones (client and server
+        overlap on two cores, and a batch that costs one side more than the other does not
+        stall the pipeline).
 
         Yields each batch's results in order, each only after the server answered it.
         """
         self.ensure_script()
         size = batch_size or self.batch_size
+        depth = max(1, in_flight)
         try:
             conn = self.client.connection_pool.get_connection()
         except _IO_ERRORS as e:
             raise IngestUnavailable(f"log server unavailable: {e}") from e
-        pending: _Prepared | None = None
+        pending: deque[_Prepared] = deque()
         try:
             for batch in batches:
                 for start in range(0, len(batch), size):
                     prep = self._prepare(batch[start:start + size], source,
                                          now_ms() if now is None else now, trust_received, deltas)
                     self._send(conn, prep)
-                    if pending is not None:
-                        yield self._receive(conn, pending)
-                    pending = prep
-            if pending is not None:
-                yield self._receive(conn, pending)
-                pending = None
+                    pending.append(prep)
+                    if len(pending) >= depth:
+                        yield self._receive(conn, pending.popleft())
+            while pending:
+                yield self._receive(conn, pending.popleft())
         except _IO_ERRORS as e:
             conn.disconnect()
             raise IngestUnavailable(f"log server unavailable: {e}") from e
         finally:
-            if pending is not None:  # abandoned mid-stream: the reply may still be on the socket
+            if pending:  # abandoned mid-stream: replies may still be on the socket
                 conn.disconnect()
             self.client.connection_pool.release(conn)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,28 @@ def test_no_internet_urls_in_served_assets() -> None:
                 if marker in text:
                     offenders.append(f"{p.relative_to(ROOT)}: {marker}")
     assert offenders == []
+
+
+def test_every_trace_type_the_screens_build_is_in_the_plotly_bundle() -> None:
+    """The screens load a partial plotly.js (tools/plotly-bundle/entry.js): a trace type it does
+    not register would draw nothing. Every ``go.<Trace>`` the dashboard builds must be in it."""
+    import re
+
+    entry = (ROOT / "tools" / "plotly-bundle" / "entry.js").read_text(encoding="utf-8")
+    bundled = {"scatter"} | set(re.findall(r"require\('plotly\.js/lib/(\w+)'\)", entry))
+    used: set[str] = set()
+    for p in [*_modules("dashboard"), ROOT / "bench" / "screens.py"]:
+        used |= {m.lower() for m in re.findall(r"\bgo\.([A-Z]\w*)\(", p.read_text(encoding="utf-8"))}
+    used -= {"figure"}
+    assert used, "no trace found: the test would check nothing"
+    assert used <= bundled, f"not in the bundle: {sorted(used - bundled)}"
+
+
+def test_the_plotly_bundle_is_the_plotly_js_of_the_installed_plotly_package() -> None:
+    """Figures are serialised by the Python package for its own plotly.js version."""
+    from plotly.offline import get_plotlyjs_version
+
+    head = (ROOT / "assets" / "vendor" / "plotly-screens.min.js").read_bytes()[:200].decode()
+    pinned = json.loads((ROOT / "tools" / "plotly-bundle" / "package.json").read_text())["dependencies"]["plotly.js"]
+    assert f"plotly.js v{get_plotlyjs_version()} " in head
+    assert pinned == get_plotlyjs_version()

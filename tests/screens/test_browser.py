@@ -73,6 +73,26 @@ def test_wall_renders_the_demo_jurisdiction_with_data(browser: Any, demo_product
     page.context.close()
 
 
+def test_screens_load_the_partial_plotly_bundle_not_the_full_one(browser: Any, demo_product: Product) -> None:
+    """The wall and the tablet draw their map and trends with the partial bundle
+    (tools/plotly-bundle): Dash's full plotly.min.js is never fetched."""
+    from dashboard.app import PLOTLY_JS
+
+    urls: list[str] = []
+    page = new_page(browser, 1920, 1080)
+    page.on("request", lambda req: urls.append(req.url))
+    page.goto(demo_product.base + "/wall?token=wall")
+    page.wait_for_selector("#wall-map .js-plotly-plot canvas", timeout=60_000)
+    page.wait_for_selector("#wall-trend .main-svg", timeout=60_000)
+    page.goto(demo_product.base + "/tablet?token=leader")
+    page.wait_for_selector(".js-plotly-plot canvas", timeout=60_000)
+    traces = page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces).sort()")
+    page.context.close()
+    assert any(u.endswith(PLOTLY_JS) for u in urls), urls
+    assert not [u for u in urls if "plotly.min.js" in u]
+    assert traces == ["bar", "choroplethmap", "scatter", "scattermap"]
+
+
 @pytest.mark.parametrize(("width", "height", "scale", "name"), [
     (3840, 2160, 1, "wall-3840x2160.png"),
     (1920, 1080, 2, "wall-1920x1080@2x.png"),
