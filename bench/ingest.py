@@ -43,6 +43,7 @@ import numpy as np
 import orjson
 
 from feeds.ingest import DEFAULT_BATCH, IN_FLIGHT, Ingestor, iter_batches
+from feeds.model import entry_fields
 from feeds.normalise import GridLocator, load_locator
 from feeds.settings import Settings
 from feeds.simulator import DAY, make_simulator
@@ -182,7 +183,7 @@ def run_naive(store: Store, locator: GridLocator, items: list[dict]) -> Run:
             pipe = client.pipeline(transaction=True)
             pipe.hsetnx(keys.idempotency, f"{m.channel}|{m.source_id}", "pending")
             pipe.incr(keys.case_seq)
-            pipe.xadd(keys.log, {"k": "report", "c": m.source_id, "v": 1, "t": m.received_at, "d": payload})
+            pipe.xadd(keys.log, entry_fields("report", m.source_id, 1, m.received_at, payload.encode()))
             pipe.hset(keys.versions, m.source_id, 1)
             pipe.execute()
         return len(raw)
@@ -198,7 +199,7 @@ def run_bare_xadd(store: Store, items: list[dict]) -> Run:
         for i in range(0, len(payloads), 500):
             pipe = store.client.pipeline(transaction=False)
             for p in payloads[i:i + 500]:
-                pipe.xadd(key, {"k": "report", "c": "YZ2601010000001", "v": 1, "t": 1767196800000, "d": p})
+                pipe.xadd(key, entry_fields("report", "YZ2601010000001", 1, 1767196800000, p))
             pipe.execute()
         return len(payloads)
 

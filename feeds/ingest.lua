@@ -11,6 +11,7 @@
 --     (body is the payload JSON ending in '"flags":[...],"duplicate_of":""}'; it is stored as
 --     sent unless the report is linked, then the script adds duplicate_candidate and the case)
 --   update: '', header "case_id idem_field version kind at update_key audit", data
+-- Log entries are written in the format of feeds/model.py: h = 'kind\31case\31version\31time', d = payload.
 -- Header fields are separated by \31 and read with one pattern match; the body is its own
 -- argument, never split or copied here (splitting one string per batch cost ~3 us an event).
 -- Answers, one per record, separated by \30, fields by \31 (JSON escapes control characters,
@@ -220,7 +221,7 @@ local function report(i)
   end
   local body = ARGV[i + 2]
   if dup ~= '' then body = linked(body, dup) end
-  local id = call('XADD', K_LOG, '*', 'k', 'report', 'c', case, 'v', '1', 't', ts, 'd', body)
+  local id = call('XADD', K_LOG, '*', 'h', 'report\31' .. case .. '\31' .. '1\31' .. ts, 'd', body)
   idem_set(idem, case)
   ver_cache[case] = 1
   nv = nv + 2 vw[nv - 1] = case vw[nv] = 1
@@ -259,7 +260,7 @@ local function update(i)
   if v == 0 then v = cur + 1 end
   if v <= cur then return put('S', case, cur) end
   local kind, at_s = f[4], f[5]
-  local id = call('XADD', K_LOG, '*', 'k', kind, 'c', case, 'v', v, 't', at_s, 'd', data)
+  local id = call('XADD', K_LOG, '*', 'h', kind .. US .. case .. US .. v .. US .. at_s, 'd', data)
   ver_cache[case] = v
   nv = nv + 2 vw[nv - 1] = case vw[nv] = v
   if ukey ~= '' then idem_set(ukey, case) end

@@ -30,7 +30,7 @@ import orjson
 
 from feeds.catalog import Catalog
 from feeds.keys import Keys
-from feeds.model import Update
+from feeds.model import Update, entry_kind
 from feeds.normalise import CellLocator, Locator, load_locator, normalise
 from feeds.privacy import mask_text
 from feeds.settings import Settings
@@ -604,7 +604,7 @@ def log_kind_counts(client: Any, keys: Keys, *, scan: int = 200_000) -> Counter[
         if not rows:
             break
         for _, fields in rows:
-            counts[fields.get(b"k", b"?").decode()] += 1
+            counts[entry_kind(fields)] += 1
         remaining -= len(rows)
         last = "(" + rows[-1][0].decode()
     return counts

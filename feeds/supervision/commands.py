@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from feeds.keys import Keys
-from feeds.model import Update, UpdateKind
+from feeds.model import Update, UpdateKind, entry_fields
 from feeds.supervision import alerts as al
 from feeds.supervision.lifecycle import ALLOWED, CommandKind
 
@@ -148,7 +148,7 @@ def veto_room(client: Any, keys: Keys, street_code: str, *, actor: str, role: st
         data["stars"] = int(stars)
     room = f"ROOM-{street_code}"
     pipe = client.pipeline(transaction=True)
-    pipe.xadd(keys.log, {"k": CommandKind.ROOM_VETO.value, "c": room, "v": 0, "t": at, "d": orjson.dumps(data)})
+    pipe.xadd(keys.log, entry_fields(CommandKind.ROOM_VETO.value, room, 0, at, orjson.dumps(data)))
     pipe.xadd(keys.audit, {"c": room, "v": 0, "k": CommandKind.ROOM_VETO.value, "d": orjson.dumps(
         {"actor": actor, "role": role, "at": at, "reason": reason, "stars": stars})})
     entry_id, _audit = pipe.execute()

@@ -19,7 +19,7 @@ import orjson
 
 from feeds.catalog import Catalog
 from feeds.keys import Keys
-from feeds.model import REPORT_KIND, Report, Reporter, encode_report
+from feeds.model import REPORT_KIND, Report, Reporter, encode_report, entry_fields
 
 MIN = 60_000
 HOUR = 3_600_000
@@ -38,7 +38,7 @@ class Entry:
     d: dict
 
     def fields(self) -> dict[str, Any]:
-        return {"k": self.kind, "c": self.case, "v": self.v, "t": self.t, "d": orjson.dumps(self.d)}
+        return entry_fields(self.kind, self.case, self.v, self.t, orjson.dumps(self.d))
 
 
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:

@@ -48,7 +48,7 @@ import orjson
 from feeds.catalog import Catalog
 from feeds.heat_counters import pack_heat_days, record_heat_many
 from feeds.keys import Keys
-from feeds.model import LogEntry, decode_entry
+from feeds.model import LogEntry, decode_entry, entry_head
 from feeds.settings import Settings
 from feeds.supervision import alerts as al
 from feeds.supervision import lifecycle as lc
@@ -289,7 +289,7 @@ class Worker:
         if pending and pending.get("pending"):
             pipe.xrange(keys.log, min=pending["min"], max=pending["min"], count=1)
         pipe.xrange(keys.log, min="(" + _str(group["last-delivered-id"]), max="+", count=1)
-        times = [int(r[0][1][b"t"]) for r in pipe.execute() if r and r[0][1]]
+        times = [entry_head(r[0][1])[3] for r in pipe.execute() if r and r[0][1]]
         return min(times) - 1 if times else None
 
     @property
@@ -912,15 +912,14 @@ class Worker:
 
 
 def _decode_fast(eid: str, fields: dict) -> LogEntry | None:
-    """``decode_entry`` for the usual entry (all five fields, bytes keys and values, as XREADGROUP
-    gives them) without its per-field fallbacks; None for anything else (then ``decode_entry``)."""
+    """``decode_entry`` for the usual entry (``h`` and ``d``, bytes keys and values, as XREADGROUP
+    gives them) without its fallbacks; None for anything else (then ``decode_entry``)."""
     try:
-        kind, case, v, t, d = fields[b"k"], fields[b"c"], fields[b"v"], fields[b"t"], fields[b"d"]
-    except KeyError:
+        h, d = fields[b"h"], fields[b"d"]
+        kind, case, v, t = h.decode().split("\x1f")
+        return LogEntry(eid, kind, case, int(v), int(t), orjson.loads(d))
+    except (KeyError, AttributeError, ValueError):
         return None
-    if kind.__class__ is not bytes or case.__class__ is not bytes:
-        return None
-    return LogEntry(eid, kind.decode(), case.decode(), int(v), int(t), orjson.loads(d))
 
 
 def _resp(cmds: list[tuple]) -> bytes:
@@ -1081,7 +1080,7 @@ def rebuild(worker: Worker, chunk: int = 1000, *, pack_heat: bool = False) -> St
         last = _str(entries[-1][0])
         entries = client.xrange(keys.log, min="(" + last, max="+", count=chunk)
         if entries:  # timers strictly before the next entry to apply, as the live group would
-            total.scanned += worker.scan(min(worker._watermark, int(entries[0][1][b"t"]) - 1))
+            total.scanned += worker.scan(min(worker._watermark, entry_head(entries[0][1])[3] - 1))
     try:
         client.xgroup_destroy(keys.log, keys.sv_group)
     except Exception:  # no group yet

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from feeds.ingest import Ingestor, IngestUnavailable
+from feeds.model import decode_entry
 from feeds.settings import Settings
 from feeds.store import Store
 from tests.feeds.factories import NOW, report
@@ -60,7 +61,7 @@ def test_kill_9_of_the_embedded_server_mid_ingest_loses_no_accepted_event(tmp_pa
 
     again = Store(settings).start()  # reloads the AOF from the same data dir
     try:
-        ids = {f[b"c"].decode(): f for _, f in again.client.xrange(again.keys.log)}
+        ids = {decode_entry(i, f).case_id: f for i, f in again.client.xrange(again.keys.log)}
         missing = [sid for sid, case in accepted.items() if case not in ids]
         assert missing == [], f"{len(missing)} accepted events lost"
         # a client that did not hear back re-sends everything: accepted ones are duplicates,

@@ -88,8 +88,8 @@ def test_the_real_los_angeles_export_replays_end_to_end(store, client) -> None:
     assert entries[0].at == entries[0].data["reported_at"]  # the source's clock is re-enacted
     flags: Counter[str] = Counter()
     councils = set()
-    for _, f in client.xrange(store.keys.log):
-        if f[b"k"] == b"report":
+    for i, f in client.xrange(store.keys.log):
+        if decode_entry(i, f).kind == "report":
             d = orjson.loads(f[b"d"])
             flags.update(d["flags"])
             councils.add(d["grid_id"])

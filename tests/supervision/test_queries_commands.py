@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from feeds.model import decode_entry
 from feeds.supervision import commands as cmd
 from feeds.supervision import queries as q
 from feeds.supervision.kpi import RatingRule
@@ -81,7 +82,7 @@ def test_commands_go_through_the_log_with_an_audit_line(hall) -> None:
     client, keys, clock, w = hall
     entry_id = cmd.ack_alert(client, keys, "A:sign:overdue", actor="值班员张", role="duty", reason="已联系",
                              now=clock.t)
-    assert client.xrange(keys.log, min=entry_id, max=entry_id)[0][1][b"k"] == b"alert.ack"
+    assert decode_entry(*client.xrange(keys.log, min=entry_id, max=entry_id)[0]).kind == "alert.ack"
     audit = client.xrange(keys.audit)[-1][1]
     assert audit[b"k"] == b"alert.ack" and orjson.loads(audit[b"d"])["actor"] == "值班员张"
     cmd.escalate_alert(client, keys, "A:contact:overdue", actor="leader1", role="leader", reason="督办",

@@ -47,6 +47,11 @@ def test_python_encoder_matches_the_reference_byte_for_byte(cmds: list[tuple]) -
 
 
 @pytest.mark.parametrize("fields", [
+    {b"h": b"report\x1fYZ1\x1f1\x1f1790784000000", b"d": b'{"text":"\xe5\x8d\xa0"}'},
+    {b"h": b"dispatched\x1fYZ1\x1f2\x1f17", b"d": b"{}", b"extra": b"x"},
+    {b"h": b"report\x1fYZ1\x1f1\x1f5"},  # no d: the general decoder's default
+    {"h": "report\x1fYZ1\x1f1\x1f5", "d": "{}"},  # str keys
+    # entries written in the earlier five-field format
     {b"k": b"report", b"c": b"YZ1", b"v": b"1", b"t": b"1790784000000", b"d": b'{"text":"\xe5\x8d\xa0"}'},
     {b"k": b"dispatched", b"c": b"YZ1", b"v": b"2", b"t": b"17", b"d": b"{}", b"extra": b"x"},
     {b"k": b"report", b"c": b"YZ1", b"v": b"1", b"t": b"5"},  # no d: the general decoder's default
