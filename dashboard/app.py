@@ -56,21 +56,11 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
     configure_compression(server)
     app = Dash(__name__, server=server, use_pages=True, pages_folder="", assets_folder=str(ASSETS),
                assets_ignore=PLOTLY_BUNDLE_IGNORE, title="社会治理指挥大厅", update_title=None, compress=True,
-               suppress_callback_exceptions=True, serve_locally=True)
-    # the map's GeoJSON is fetched while the scripts load (the map would ask for it only after plotly.js started)
-    # (the wall only; outline layers are fetched by MapLibre's worker, which a preload does not serve)
-    # plotly.js too: dcc.Graph asks for it only once the layout has rendered, ~0.5-0.9 s into the
-    # page; preloaded, its download (and Chromium's off-thread compile) starts with the other bundles.
-    # It is our partial bundle (PLOTLY_JS): dcc.Graph loads window._dashPlotlyJSURL, which the
-    # renderer would point at Dash's full plotly.min.js; the property is pinned to ours first.
-    preload = ('<script>(function () { function pre(href, as, cors) { var l = document.createElement("link"); '
-               'l.rel = "preload"; l.as = as; if (cors) l.crossOrigin = "anonymous"; l.href = href; '
-               'document.head.appendChild(l); } '
-               f'Object.defineProperty(window, "_dashPlotlyJSURL", {{get: function () {{ return {json.dumps(PLOTLY_JS)}; }}, '
-               'set: function () {}}); '
-               f'pre({json.dumps(PLOTLY_JS)}, "script", false); '
-               f'if (location.pathname === "/wall") pre({json.dumps(ctx.geo.heat_url)}, "fetch", true); }})();</script>')
-    app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS)).replace("__PRELOAD__", preload)
+               suppress_callback_exceptions=True, serve_locally=True,
+               hooks={"request_pre": "function () { setTimeout(window.startPlotly, 0); }"})
+    head = (HEAD_JS.replace("__PLOTLY_JS__", json.dumps(PLOTLY_JS))
+            .replace("__HEAT_URL__", json.dumps(ctx.geo.heat_url)))
+    app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS)).replace("__PRELOAD__", head)
     auth.install(server, settings)
 
     @server.route(f"{URL_PREFIX}/<path:name>")
@@ -100,6 +90,32 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
 # Loaded by dcc.Graph (above), not as a page script (assets_ignore).
 PLOTLY_JS = "/assets/vendor/plotly-screens.min.js"
 PLOTLY_BUNDLE_IGNORE = r"^plotly-screens\.min\.js$"
+
+# Every page's <head> script, before Dash's bundles (timings: docs/BENCHMARKS.md, screens):
+# - preloads: plotly.js and, on the wall, the heat GeoJSON, fetched while the bundles load
+#   (outline layers are fetched by MapLibre's worker, which a preload does not serve);
+# - dcc.Graph loads window._dashPlotlyJSURL, which the renderer would point at Dash's full
+#   plotly.min.js: the property is pinned to our bundle;
+# - startPlotly() runs the bundle while the server builds the page's content (the pages callback:
+#   ~150 ms with a year of history), instead of after it, when dcc.Graph would ask for it. The
+#   renderer's request_pre hook calls it (once the request is on its way); the bundle does nothing
+#   if it ran already, so dcc.Graph loading it again costs no second run.
+HEAD_JS = """<script>(function () {
+  function pre(href, as, cors) {
+    var l = document.createElement("link"); l.rel = "preload"; l.as = as;
+    if (cors) l.crossOrigin = "anonymous";
+    l.href = href; document.head.appendChild(l);
+  }
+  Object.defineProperty(window, "_dashPlotlyJSURL", {get: function () { return __PLOTLY_JS__; }, set: function () {}});
+  var started = false;
+  window.startPlotly = function () {
+    if (started || window.Plotly) return;
+    started = true;
+    var s = document.createElement("script"); s.src = __PLOTLY_JS__; s.async = true; document.head.appendChild(s);
+  };
+  pre(__PLOTLY_JS__, "script", false);
+  if (location.pathname === "/wall") pre(__HEAT_URL__, "fetch", true);
+})();</script>"""
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/geo/")
 
 

@@ -20,8 +20,10 @@ esbuild.build({
     minify: true,
     sourcemap: false,
     legalComments: 'none',
+    // idempotent: the page may start it early (dashboard/app.py) and dcc.Graph load it again
     banner: { js: `/* plotly.js v${version} (MIT), partial bundle: scatter, bar, scattermap, choroplethmap; ` +
-                   'built by tools/plotly-bundle */' },
+                   'built by tools/plotly-bundle */\n(function () { "use strict"; if (window.Plotly) return;' },
+    footer: { js: 'window.Plotly = Plotly; })();' },
     plugins: [InlineCSSPlugin(), glsl({ minify: true }), environmentPlugin({ NODE_DEBUG: false })],
     alias: { regl: '@plotly/regl', stream: 'stream-browserify' },
     define: { global: 'window', 'define.amd': 'false' },
