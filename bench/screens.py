@@ -650,7 +650,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 prod.start(timeout=600)
                 startup = time.monotonic() - t_start
                 caught = prod.wait_caught_up(60 if q else 3600)
-                fr = measure_first_render(browser, prod, 3 if q else 5)
+                fr = measure_first_render(browser, prod, 5)
             finally:
                 prod.stop()
         finally:
