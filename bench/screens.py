@@ -595,11 +595,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rate", type=float, default=10.0, help="reports per second in the heat phase")
     ap.add_argument("--soak-s", type=float, help="soak duration (default 3600, quick 40)")
     ap.add_argument("--soak-speed", type=float, default=100.0)
+    ap.add_argument("--soak-backfill-days", type=int, default=10,
+                    help="demo history before the soak (default 10: ~12,000 cases, more than the worker's "
+                         "10,000-case cache and the relay's 5,000 summaries, so the soak starts with "
+                         "the bounded caches full and measures the steady state, not their filling)")
     ap.add_argument("--soak-only", action="store_true",
                     help="only the soak (default 1 hour at 100x): the one phase that takes an hour, run on its own")
     args = ap.parse_args(argv)
     if args.soak_only:
-        return soak_only(args.soak_s or 3600, args.soak_speed)
+        return soak_only(args.soak_s or 3600, args.soak_speed, args.soak_backfill_days)
     q = args.quick
     if args.build_history:
         return build_history(args.history_dir or ROOT / "var" / "bench" / "history", args.build_history)
@@ -657,7 +661,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if hist_server is not None:
                 hist_server.stop()
         soak_s = args.soak_s or (10 if q else 3600)
-        soak_prod = ProductProc(work / "soak", demo=True, backfill_days=0 if q else 1, speed=args.soak_speed).start()
+        soak_prod = ProductProc(work / "soak", demo=True, backfill_days=0 if q else args.soak_backfill_days,
+                                speed=args.soak_speed).start()
         try:
             soak = measure_soak(browser, soak_prod, soak_s, 2 if soak_s <= 60 else 60)
         finally:
@@ -698,14 +703,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
-def soak_only(seconds: float, speed: float) -> dict[str, Any]:
-    """The soak alone: /wall on the demo running at ``speed`` x real time for ``seconds``."""
+def soak_only(seconds: float, speed: float, backfill_days: int = 10) -> dict[str, Any]:
+    """The soak alone: /wall on the demo running at ``speed`` x real time for ``seconds``, after
+    ``backfill_days`` of history."""
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-precise-memory-info"])
-        prod = ProductProc(work / "soak", demo=True, backfill_days=1, speed=speed).start()
+        prod = ProductProc(work / "soak", demo=True, backfill_days=backfill_days, speed=speed).start(timeout=900)
+        prod.wait_caught_up(900)
         try:
             soak = measure_soak(browser, prod, seconds, 2 if seconds <= 60 else 60)
         finally:
@@ -713,7 +720,8 @@ def soak_only(seconds: float, speed: float) -> dict[str, Any]:
         browser.close()
     shutil.rmtree(work, ignore_errors=True)
     samples = soak.pop("samples")
-    result = {"bench": "screens", "phase": "soak", "seconds": seconds, "speed": speed, **soak}
+    result = {"bench": "screens", "phase": "soak", "seconds": seconds, "speed": speed,
+              "backfill_days": backfill_days, **soak}
     print(json.dumps({"soak_samples": samples}, ensure_ascii=False))
     print(json.dumps(result, ensure_ascii=False))
     return result
