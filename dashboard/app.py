@@ -58,7 +58,7 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
                assets_ignore=PLOTLY_BUNDLE_IGNORE, title="社会治理指挥大厅", update_title=None, compress=True,
                suppress_callback_exceptions=True, serve_locally=True,
                hooks={"request_pre": "function () { setTimeout(window.startPlotly, 0); }"})
-    head = (HEAD_JS.replace("__PLOTLY_JS__", json.dumps(PLOTLY_JS))
+    head = (HEAD_JS.replace("__PLOTLY_JS__", json.dumps(PLOTLY_JS)).replace("__GRAPH_PAGES__", json.dumps(GRAPH_PAGES))
             .replace("__HEAT_URL__", json.dumps(ctx.geo.heat_url)))
     app.index_string = INDEX.replace("__LIVE_IDS__", json.dumps(ids.LIVE_IDS)).replace("__PRELOAD__", head)
     auth.install(server, settings)
@@ -87,9 +87,10 @@ def create_app(settings: Settings, store: Any, *, clock: Callable[[], int] | Non
 
 # The screens' plotly.js: a partial bundle of the four trace types they draw (scatter, bar,
 # scattermap, choroplethmap), 3.1 MB instead of Dash's full 4.8 MB, built by tools/plotly-bundle.
-# Loaded by dcc.Graph (above), not as a page script (assets_ignore).
+# Loaded by dcc.Graph and startPlotly (below), not as a page script (assets_ignore).
 PLOTLY_JS = "/assets/vendor/plotly-screens.min.js"
 PLOTLY_BUNDLE_IGNORE = r"^plotly-screens\.min\.js$"
+GRAPH_PAGES = ["/wall", "/tablet"]  # the pages with a dcc.Graph: plotly.js is preloaded and started early there
 
 # Every page's <head> script, before Dash's bundles (timings: docs/BENCHMARKS.md, screens):
 # - preloads: plotly.js and, on the wall, the heat GeoJSON, fetched while the bundles load
@@ -107,13 +108,14 @@ HEAD_JS = """<script>(function () {
     l.href = href; document.head.appendChild(l);
   }
   Object.defineProperty(window, "_dashPlotlyJSURL", {get: function () { return __PLOTLY_JS__; }, set: function () {}});
+  var graphs = __GRAPH_PAGES__.indexOf(location.pathname) >= 0;  // /duty draws no graph: nothing to load
   var started = false;
   window.startPlotly = function () {
-    if (started || window.Plotly) return;
+    if (!graphs || started || window.Plotly) return;
     started = true;
     var s = document.createElement("script"); s.src = __PLOTLY_JS__; s.async = true; document.head.appendChild(s);
   };
-  pre(__PLOTLY_JS__, "script", false);
+  if (graphs) pre(__PLOTLY_JS__, "script", false);
   if (location.pathname === "/wall") pre(__HEAT_URL__, "fetch", true);
 })();</script>"""
 STATIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/geo/")

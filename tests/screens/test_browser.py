@@ -91,6 +91,15 @@ def test_screens_load_the_partial_plotly_bundle_not_the_full_one(browser: Any, d
     assert any(u.endswith(PLOTLY_JS) for u in urls), urls
     assert not [u for u in urls if "plotly.min.js" in u]
     assert traces == ["bar", "choroplethmap", "scatter", "scattermap"]
+    # the duty console draws no graph: it never loads plotly.js
+    duty_urls: list[str] = []
+    page = new_page(browser, 1920, 1080)
+    page.on("request", lambda req: duty_urls.append(req.url))
+    page.goto(demo_product.base + "/duty?token=duty")
+    _wait_live(page)
+    assert page.evaluate("() => window.Plotly === undefined")
+    page.context.close()
+    assert not [u for u in duty_urls if "plotly" in u], duty_urls
 
 
 @pytest.mark.parametrize(("width", "height", "scale", "name"), [
