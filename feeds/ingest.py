@@ -361,18 +361,19 @@ class Ingestor:
         return p
 
     def _encode_report(self, r: ReportIn, item_delta: bool) -> bytes:
+        """A report's record (feeds/ingest.lua): idempotency field, header, payload. The payload
+        ends in ``"flags":[…],"duplicate_of":""}`` (``_LINK_TAIL``): the script rewrites that
+        end for a report it links to an earlier case, and stores it as sent otherwise."""
         body = orjson.dumps({
             "channel": r.channel, "source_id": r.source_id, "category": r.category, "level": r.level,
             "lon": r.lon, "lat": r.lat, "src_crs": r.src_crs, "src_lon": r.src_lon, "src_lat": r.src_lat,
             "address": r.address, "description": r.description, "reporter": r.reporter,
             "reported_at": r.reported_at, "received_at": r.received_at, "cell": r.cell,
             "grid_id": r.grid_id, "community_code": r.community_code, "street_code": r.street_code,
-            "dept": r.dept, "attrs": r.attrs,
+            "dept": r.dept, "attrs": r.attrs, "flags": r.flags, "duplicate_of": "",
         })
         if len(body) > self.max_payload:
             raise _TooLarge(f"{len(body)} bytes; at most {self.max_payload}")
-        flags = b",".join([b'"' + f.encode() + b'"' for f in r.flags]) if r.flags else b""
-        body = b"".join((body[:-1], b',"flags":[', flags, _LINK_TAIL))
         if item_delta:
             tail = orjson.dumps({
                 "category": r.category, "channel": r.channel, "level": r.level, "lon": r.lon, "lat": r.lat,
@@ -382,11 +383,10 @@ class Ingestor:
         else:
             tail = b""
         if self.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT:
-            lon, lat = repr(r.lon).encode(), repr(r.lat).encode()
+            rest = f"\x1f{r.received_at}\x1f{r.category}\x1f{r.channel}\x1f{r.lon!r}\x1f{r.lat!r}\x1f"
         else:
-            lon = lat = b""
-        header = _US.join((self._case_prefix(r.received_at), str(r.received_at).encode(), r.category.encode(),
-                           r.channel.encode(), lon, lat, tail))
+            rest = f"\x1f{r.received_at}\x1f{r.category}\x1f{r.channel}\x1f\x1f\x1f"
+        header = b"".join((self._case_prefix(r.received_at), rest.encode(), tail))
         return _record(f"{r.channel}|{r.source_id}".encode(), header, body)
 
 
