@@ -166,6 +166,9 @@ def test_a_report_posted_over_http_appears_on_the_wall(browser: Any, quiet_produ
     page.wait_for_function(f"() => document.getElementById('kpi-received').textContent !== {before!r}",
                            timeout=10_000)
     assert elapsed < 5, f"ingest → wall took {elapsed:.2f}s"
+    # live updates leave nothing behind in Dash's undo history (it grew with every set_props)
+    assert page.evaluate("() => Live.stats.applied") > 0
+    assert page.evaluate("() => window.dash_stores.map(s => s.getState().history.past.length)") == [0]
     page.context.close()
 
 
