@@ -15,7 +15,7 @@
   "use strict";
   var M = {
     data: null,          // the store's value
-    geom: {},            // url -> {cellId: [ring, ...]} (rings of [lon, lat])
+    geom: {},            // url -> {cellId: [ring, ...]}, a ring as one Float64Array [lon, lat, lon, lat, ...]
     loading: {},         // url -> true while fetched
     markers: {},         // key -> [lon, lat, colour, receivedAt]
     map: null,           // the MapLibre map we are hooked to
@@ -76,6 +76,16 @@
     for (var i = 0; i < path.length && v; i++) v = v[path[i]];
     return v;
   }
+  // A ring as one typed array, not an array of [lon, lat] arrays: the wall keeps every street's
+  // cells it has rotated through (~14,000 cells at res 9, bounded by the district), and nine JS
+  // arrays per cell were ~130,000 objects for every major GC to trace, for the page's lifetime.
+  function flatRings(rings) {
+    return rings.map(function (ring) {
+      var out = new Float64Array(ring.length * 2);
+      for (var i = 0; i < ring.length; i++) { out[2 * i] = ring[i][0]; out[2 * i + 1] = ring[i][1]; }
+      return out;
+    });
+  }
   function loadGeom(url, key) {
     if (!url || M.geom[url] || M.loading[url] || Date.now() - (M.failedAt || 0) < 5000) return;
     M.loading[url] = true;
@@ -84,8 +94,8 @@
       (fc.features || []).forEach(function (f) {
         var geo = f.geometry || {}, id = idOf(f, key);
         if (id === undefined || id === null) return;
-        if (geo.type === "Polygon") g[id] = geo.coordinates;
-        else if (geo.type === "MultiPolygon") g[id] = [].concat.apply([], geo.coordinates);
+        if (geo.type === "Polygon") g[id] = flatRings(geo.coordinates);
+        else if (geo.type === "MultiPolygon") g[id] = flatRings([].concat.apply([], geo.coordinates));
       });
       M.geom[url] = g;
       delete M.loading[url];
@@ -140,7 +150,7 @@
     var dpr = place(cv, map), ctx = cv.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, cv._w, cv._h);
-    var g = M.geom[d.url], sum = 0, drawn = 0, i, j, k;
+    var g = M.geom[d.url], sum = 0, drawn = 0, i, j, k, pt = [0, 0];
     if (!g) loadGeom(d.url, d.key);               // (again, if a fetch failed: the wall runs for weeks)
     if (g) {
       var ramp = rampOf(d.scale), zmax = d.zmax || 1, cells = d.cells || [], z = d.z || [];
@@ -154,8 +164,9 @@
         ctx.beginPath();
         for (j = 0; j < rings.length; j++) {
           var ring = rings[j];
-          for (k = 0; k < ring.length; k++) {
-            var p = map.project(ring[k]);
+          for (k = 0; k < ring.length; k += 2) {
+            pt[0] = ring[k]; pt[1] = ring[k + 1];
+            var p = map.project(pt);
             if (k === 0) ctx.moveTo(p.x, p.y); else ctx.lineTo(p.x, p.y);
           }
           ctx.closePath();

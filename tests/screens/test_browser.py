@@ -66,6 +66,16 @@ def test_wall_renders_the_demo_jurisdiction_with_data(browser: Any, demo_product
                            timeout=60_000)
     assert page.locator("#wall-ticker li").count() > 0
     assert page.locator("#wall-backlog .bar-row").count() > 0
+    # the heat is painted over the map: cells with counts drawn, and pixels on the overlay canvas
+    page.wait_for_function("() => window.LiveMap && LiveMap.painted && LiveMap.painted.cells > 0", timeout=60_000)
+    inked = page.evaluate("""() => {
+        const cv = document.getElementById('wall-heat-canvas');
+        const px = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+        let n = 0;
+        for (let i = 3; i < px.length; i += 4) if (px[i] > 0) n++;
+        return n;
+    }""")
+    assert inked > 1000, inked
     # the map drew the jurisdiction: its GeoJSON came from the product, and MapLibre has a canvas
     time.sleep(3)
     _shot(page, "wall-1920x1080.png")
@@ -251,8 +261,9 @@ def test_network_drop_shows_the_banner_and_recovery_resyncs(browser: Any, quiet_
     proxy = CuttableProxy(quiet_product.port)
     try:
         page = new_page(browser)
-        page.goto(proxy.base + "/wall?token=wall")
+        page.goto(proxy.base + "/wall?token=wall&rotate=0")  # a wall told to keep its view
         _wait_live(page)
+        assert page.evaluate("Live.rot.enabled") is False
         assert not page.locator("#live-banner.show").count()
         proxy.blackhole()  # a pulled cable: no close, no reset — only the heartbeat can tell
         t0 = time.monotonic()
@@ -267,6 +278,9 @@ def test_network_drop_shows_the_banner_and_recovery_resyncs(browser: Any, quiet_
         proxy.restore()
         page.wait_for_selector("#live-banner.show", state="detached", timeout=30_000)
         page.wait_for_selector(f'#wall-ticker li[data-key="{missed}"]', timeout=20_000)
+        # the resync's snapshot refilled the panels but left the page's own settings alone
+        assert page.evaluate("Live.stats.resyncs") >= 1
+        assert page.evaluate("Live.rot.enabled") is False
         _shot(page, "wall-recovered-1920x1080.png")
         page.context.close()
     finally:
