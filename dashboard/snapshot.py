@@ -51,8 +51,8 @@ def wall(ctx: ScreenContext, *, with_map: bool = True) -> dict[str, Any]:
         "seq": seq, "at": now, "page": "wall",
         "lists": {ids.WALL_ALERTS: _list_meta(alerts, "id", panels.alert_sort, WALL_ALERTS_MAX, panels.alert_order),
                   ids.WALL_TICKER: _list_meta(ticker, "id", panels.ticker_sort, TICKER_MAX)},
-        "views": geo.focus_views(), "rotate": True, "cast": cast,
-    }
+        "views": geo.focus_views(), "cast": cast,
+    }  # no "rotate": it is the page's own setting (?rotate=0, pages/wall.py); a resync must not reset it
     return {
         "meta": meta,
         "kpis": panels.kpi_tiles(kpis),
