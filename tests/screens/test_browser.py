@@ -321,6 +321,46 @@ def test_an_overdue_case_alerts_duty_and_signing_reaches_every_screen(browser: A
     wall.context.close()
 
 
+def test_the_wall_rotates_within_one_page_and_a_serious_alert_breaks_in(browser: Any, quiet_product: Product,
+                                                                        grid_points: list[dict],
+                                                                        overdue_case: dict) -> None:
+    """?rotate=2: district → each street, 2 s a view, by patching the map (no page navigation); a
+    serious case's alert (a level-3 110 hand-over: its 1-minute sign clock is near due at 48 s)
+    focuses its street for 15 s, then the rotation resumes."""
+    # the module's other serious alert (the overdue 110 case) must not be the one that breaks in
+    time.sleep(max(0.0, 65 - (time.monotonic() - overdue_case["posted"])))
+    wall = new_page(browser)
+    wall.goto(quiet_product.base + "/wall?token=wall&rotate=2")
+    _wait_live(wall)
+    g = grid_points[300]
+    res = quiet_product.post_events([{**report(g["lon"], g["lat"], channel="police_110", category="ZA-GAMBLING",
+                                               text="棋牌室疑似聚众赌博，110移交", tag="breakin"), "level": 3}])
+    assert res[0]["status"] == "accepted", res
+    wall.evaluate("window.__samePage = true")
+    seen = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and len(set(seen)) < 4:
+        seen.append(wall.inner_text("#wall-focus").split("\n")[0])
+        time.sleep(0.5)
+    views = list(dict.fromkeys(seen))
+    assert len(views) >= 4, views
+    assert views[0].endswith("全域")                      # it starts on the whole district
+    assert all(v != views[0] for v in views[1:])           # then one street after another
+    assert wall.evaluate("window.__samePage") is True       # the same page all along
+    zoom = wall.evaluate("document.querySelector('#wall-map .js-plotly-plot')._fullLayout.map.zoom")
+    assert zoom > wall.evaluate("Live.rot.views[0].zoom")  # the map itself moved in, not only the label
+    # the break-in: the case's street, marked as such, held while the rotation would have moved on
+    wall.wait_for_function("() => document.getElementById('wall-focus').textContent.includes('临时聚焦')",
+                           timeout=90_000)
+    assert wall.evaluate("Live.mapView") == g["street"]
+    time.sleep(6)
+    assert "临时聚焦" in wall.inner_text("#wall-focus") and wall.evaluate("Live.mapView") == g["street"]
+    wall.wait_for_function("() => document.getElementById('wall-focus').textContent.includes('轮巡')",
+                           timeout=20_000)
+    assert wall.evaluate("window.__samePage") is True
+    wall.context.close()
+
+
 def test_the_main_command_stops_everything_on_sigterm(tmp_path: Any) -> None:
     import os
 
