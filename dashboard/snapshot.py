@@ -12,6 +12,24 @@ from dashboard import figures, ids, panels, reads
 from dashboard.context import ScreenContext
 from dashboard.push import DUTY_ALERTS_MAX, TICKER_MAX, WALL_ALERTS_MAX
 
+ROTATE_DWELL_S = 20           # each focus view's time on the wall by default
+ROTATE_DWELL_RANGE_S = (2, 3600)
+
+
+def rotation(rotate: str | None) -> tuple[bool, int]:
+    """(on, dwell ms) from the page's ``?rotate=``: ``0`` off, ``1`` (or nothing, or anything
+    unreadable) on at the default dwell, ``N`` on at N seconds a view (clamped), so a hall sets its
+    rhythm in the wall PC's URL."""
+    text = (rotate or "1").strip()
+    if text == "0":
+        return False, ROTATE_DWELL_S * 1000
+    try:
+        seconds = int(text)
+    except ValueError:
+        return True, ROTATE_DWELL_S * 1000
+    lo, hi = ROTATE_DWELL_RANGE_S
+    return True, 1000 * (ROTATE_DWELL_S if seconds == 1 else min(hi, max(lo, seconds)))
+
 
 def _list_meta(rows: list[dict], key: str, sort: Any, limit: int, order: Any = None) -> dict[str, Any]:
     """What live.js keeps per slotted list (``panels.slotted``): per slot its row's key, sort value

@@ -10,23 +10,6 @@ from dashboard import auth, ids, panels, snapshot
 from dashboard.context import ScreenContext
 
 GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": False, "doubleClick": False, "responsive": True}
-ROTATE_DWELL_S = 20           # each focus view's time on the wall by default
-ROTATE_DWELL_RANGE_S = (2, 3600)
-
-
-def rotation(rotate: str | None) -> tuple[bool, int]:
-    """(on, dwell ms) from the page's ``?rotate=``: ``0`` off, ``1`` (or nothing, or anything
-    unreadable) on at the default dwell, ``N`` on at N seconds a view (clamped), so a hall sets its
-    rhythm in the wall PC's URL."""
-    text = (rotate or "1").strip()
-    if text == "0":
-        return False, ROTATE_DWELL_S * 1000
-    try:
-        seconds = int(text)
-    except ValueError:
-        return True, ROTATE_DWELL_S * 1000
-    lo, hi = ROTATE_DWELL_RANGE_S
-    return True, 1000 * (ROTATE_DWELL_S if seconds == 1 else min(hi, max(lo, seconds)))
 
 
 def layout(ctx: ScreenContext, token: str | None = None, rotate: str = "1", **_query: Any) -> Any:
@@ -34,7 +17,7 @@ def layout(ctx: ScreenContext, token: str | None = None, rotate: str = "1", **_q
     if not auth.may_view(role, "wall"):
         return panels.login_panel("大屏 /wall")
     snap = snapshot.wall(ctx)
-    rotating, dwell_ms = rotation(rotate)
+    rotating, dwell_ms = snapshot.rotation(rotate)
     snap["meta"]["rotate"] = rotating
     geo = ctx.geo
     head = html.Div([

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.pages.wall import ROTATE_DWELL_S, rotation
+from dashboard.snapshot import ROTATE_DWELL_S, rotation
 
 
 @pytest.mark.parametrize(("query", "expected"), [
