@@ -54,7 +54,7 @@ from feeds.supervision import alerts as al
 from feeds.supervision import lifecycle as lc
 from feeds.supervision.readmodels import Projection, Writes, project, write_diff
 from feeds.supervision.routing import GridLookup
-from feeds.supervision.wire import read_replies
+from feeds.supervision.wire import LogEntries, LogEntriesReader, read_replies
 
 try:
     from hiredis import pack_command as _hiredis_pack
@@ -343,7 +343,7 @@ class Worker:
         bulk strings of an entry costs this process a few µs; the server, shared by every worker,
         the ingest and the screens, is the scarcer of the two.
         """
-        return self._entries_of(self._call_raw(*self._read_group_cmd(start)))
+        return self._entries_of(self._call_raw(*self._read_group_cmd(start), reader=LogEntriesReader()))
 
     def _read_group_cmd(self, start: str) -> tuple:
         keys = self.keys
@@ -354,19 +354,23 @@ class Worker:
         """The (id, fields) entries of an XREADGROUP reply (RESP3 map or RESP2 array)."""
         if not reply:
             return []
-        batch = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-        entries = [(eid, dict(zip(f[0::2], f[1::2], strict=True))) for eid, f in batch if f]  # f None: deleted
+        if isinstance(reply, LogEntries):  # read as entries already (wire.LogEntriesReader)
+            entries: list[tuple[Any, dict]] = reply
+        else:
+            batch = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+            entries = [(eid, dict(zip(f[0::2], f[1::2], strict=True))) for eid, f in batch if f]  # f None: deleted
         if entries:
             self._last_seen = _str(entries[-1][0])
         return entries
 
-    def _call_raw(self, *args: Any) -> Any:
-        """One command on a pooled connection; the reply as the protocol parser gives it."""
+    def _call_raw(self, *args: Any, reader: Any = None) -> Any:
+        """One command on a pooled connection; the reply as the protocol parser (or ``reader``,
+        see ``wire.read_replies``) gives it."""
         pool = self.client.connection_pool
         conn = pool.get_connection()
         try:
             conn.send_packed_command([_resp([args])])
-            reply = read_replies(conn, 1)[0]
+            reply = read_replies(conn, 1, reader)[0]
         except BaseException:
             conn.disconnect()  # unknown protocol position left behind: start clean
             raise
@@ -452,7 +456,7 @@ class Worker:
         early: its WATCH and MGET follow the EXEC on the same connection as before. The entries
         are pending for this consumer from now on, as if read at the next round.
         """
-        self._prefetch = _Prefetch(self.client.connection_pool, _resp([self._read_group_cmd(">")]))
+        self._prefetch = _Prefetch(self.client.connection_pool, _resp([self._read_group_cmd(">")]), LogEntriesReader())
         self._while_committing = self._collect_prefetch
 
     def _collect_prefetch(self) -> None:
@@ -969,8 +973,9 @@ def _resp_python(cmds: list[tuple]) -> bytes:
 class _Prefetch:
     """One command sent on a connection of its own, its reply read later (see ``Worker._start_prefetch``)."""
 
-    def __init__(self, pool: Any, packed: bytes) -> None:
+    def __init__(self, pool: Any, packed: bytes, reader: Any = None) -> None:
         self.pool = pool
+        self.reader = reader  # how its reply is read (wire.read_replies)
         self.conn = pool.get_connection()
         try:
             self.conn.send_packed_command([packed])
@@ -980,7 +985,7 @@ class _Prefetch:
 
     def collect(self) -> Any:
         try:
-            reply = read_replies(self.conn, 1)[0]
+            reply = read_replies(self.conn, 1, self.reader)[0]
         except BaseException:
             self.conn.disconnect()
             raise
