@@ -37,12 +37,13 @@ from typing import Any
 import orjson
 
 from feeds.catalog import Catalog
+from feeds.clock import ManualClock
 from feeds.keys import Keys
 from feeds.settings import CONFIG_DIR, Settings
 from feeds.store import Store
 from feeds.supervision import lifecycle as lc
 from feeds.supervision.synthetic import DAY, append_log, month, open_reports
-from feeds.supervision.worker import ManualClock, Worker
+from feeds.supervision.worker import Worker
 
 START = 1_790_784_000_000  # 2026-10-01 00:00 Asia/Shanghai
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from feeds.clock import DemoClock, product_clock
 from feeds.settings import Settings
 from feeds.store import Store
 
@@ -38,6 +39,9 @@ class Product:
     relay: Any = None
     ingestor: Any = None
     demo_speed: float = 1.0  # the demo's live rate × real time (the bench's soak runs at 100×)
+    clock: Any = None  # feeds.clock: the machine's, or the accelerated demo's (every part reads it)
+    ctx: Any = None
+    worker: Any = None
 
     def start(self) -> Product:
         from dashboard.app import create_app
@@ -45,8 +49,10 @@ class Product:
         from dashboard.push import LiveViews, Relay
 
         s = self.settings
+        if self.clock is None:
+            self.clock = product_clock(self.demo_speed if s.demo else 1.0)
         self.store = Store(s).start()
-        ctx = build_context(s, self.store)
+        ctx = self.ctx = build_context(s, self.store, clock=self.clock.wall)
         threading.Thread(target=_warm, args=(ctx,), name="warm-up", daemon=True).start()
         self.app, self.socketio = create_app(s, self.store, ctx=ctx)
         self._register_ingest()
@@ -67,7 +73,7 @@ class Product:
         except ImportError as e:
             log.warning("ingest not available yet (%s)", e)
             return
-        self.ingestor = Ingestor.from_store(self.store)
+        self.ingestor = Ingestor.from_store(self.store, clock=self.clock.wall)
         try:
             from feeds.http_api import make_ingest_blueprint
         except ImportError as e:
@@ -81,8 +87,8 @@ class Product:
         except ImportError as e:
             log.warning("supervision worker not available yet (%s)", e)
             return
-        worker = Worker(self.store)
-        self._thread("supervision-worker", worker.run)
+        self.worker = Worker(self.store, clock=self.clock)
+        self._thread("supervision-worker", self.worker.run)
 
     def _start_simulator(self) -> None:
         try:
@@ -97,7 +103,8 @@ class Product:
         def sim(stop: threading.Event) -> None:
             log.info("demo simulator: backfilling %s days, then live", s.demo_backfill_days)
             stats = run_simulator(ingestor, s, s.demo_backfill_days, live=True, speed=self.demo_speed,
-                                  stop_event=stop, seed=s.demo_seed)
+                                  stop_event=stop, seed=s.demo_seed,
+                                  clock=self.clock if isinstance(self.clock, DemoClock) else None)
             log.info("demo simulator stopped: %s", stats)
 
         self._thread("demo-simulator", sim)

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -97,8 +97,10 @@ class Ingestor:
 
     def __init__(self, settings: Settings, client: Any, *, keys: Keys | None = None,
                  catalog: Catalog | None = None, locator: Locator | None = None,
-                 waitaof: bool = False, case_prefix: str = "YZ", batch_size: int = DEFAULT_BATCH) -> None:
+                 waitaof: bool = False, case_prefix: str = "YZ", batch_size: int = DEFAULT_BATCH,
+                 clock: Callable[[], int] = now_ms) -> None:
         self.settings = settings
+        self.clock = clock  # received time of items that do not bring their own (feeds.clock)
         self.client = client
         self.keys = keys or Keys(settings.namespace)
         self.catalog = catalog or Catalog.load(Path(settings.config_dir))
@@ -145,7 +147,7 @@ class Ingestor:
         results: list[Result] = []
         for start in range(0, len(items), self.batch_size):
             chunk = items[start:start + self.batch_size]
-            results.extend(self._ingest_batch(chunk, source, now_ms() if now is None else now,
+            results.extend(self._ingest_batch(chunk, source, self.clock() if now is None else now,
                                               trust_received, deltas))
         return results
 
@@ -157,7 +159,7 @@ class Ingestor:
 
     def dead_letter(self, reason: str, detail: str, raw: Any, *, source: str, now: int | None = None) -> str:
         """Write one dead letter directly (e.g. a request body refused as a whole)."""
-        fields = dead_letter_fields(Rejection(0, reason, detail, raw), source, now_ms() if now is None else now)
+        fields = dead_letter_fields(Rejection(0, reason, detail, raw), source, self.clock() if now is None else now)
         entry_id = self.client.xadd(self.keys.dead_letters, fields)
         self.totals["rejected"] += 1
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
@@ -185,7 +187,7 @@ class Ingestor:
             for batch in batches:
                 for start in range(0, len(batch), size):
                     prep = self._prepare(batch[start:start + size], source,
-                                         now_ms() if now is None else now, trust_received, deltas)
+                                         self.clock() if now is None else now, trust_received, deltas)
                     self._send(conn, prep)
                     pending.append(prep)
                     if len(pending) >= depth:

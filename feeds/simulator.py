@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from feeds.catalog import Catalog, room_code
+from feeds.clock import DemoClock
 from feeds.ingest import IngestUnavailable
 from feeds.settings import Settings
 from feeds.supervision.sla import RECEIVED, SlaBook, SlaRule, extend_clock, start_clock
@@ -677,9 +678,13 @@ def make_simulator(settings: Settings, *, index: Any = None, seed: int | None = 
 def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live: bool = True, speed: float = 1.0,
                   stop_event: threading.Event | None = None, *, seed: int | None = None,
                   per_year: int | None = None, progress: bool = False, now: int | None = None,
-                  simulator: Simulator | None = None) -> dict[str, int]:
+                  simulator: Simulator | None = None, clock: DemoClock | None = None) -> dict[str, int]:
     """Backfill ``backfill_days`` ending now as fast as the server takes it, then (``live``)
     keep producing in real time × ``speed`` until ``stop_event`` is set.
+
+    ``clock``: the product's accelerated clock (``feeds.clock.DemoClock``, its ``speed`` then
+    wins); it is started when the live part starts and the feed follows it, so the reports'
+    received times are the present of every other part reading that clock.
 
     Meant for a thread of the main process: everything goes through ``ingestor`` in process.
     Returns counts of results by status.
@@ -702,10 +707,13 @@ def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live:
         return dict(stats)
 
     wall0, sim0 = time.monotonic(), t_now
+    if clock is not None:
+        clock.start()
+        speed = clock.speed
     queue = itertools.chain(pending, events)
     nxt = next(queue, None)
     while nxt is not None and not stop.is_set():
-        sim_now = sim0 + int((time.monotonic() - wall0) * 1000 * speed)
+        sim_now = clock.wall() if clock is not None else sim0 + int((time.monotonic() - wall0) * 1000 * speed)
         batch = []
         while nxt is not None and _time_of(nxt) <= sim_now:
             batch.append(nxt)

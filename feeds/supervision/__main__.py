@@ -50,7 +50,7 @@ def _connect(settings: Settings) -> tuple[Any, Any]:
 
 
 def _clock(now: int | None) -> Any:
-    from feeds.supervision.worker import ManualClock, SystemClock
+    from feeds.clock import ManualClock, SystemClock
 
     return ManualClock(now) if now is not None else SystemClock()
 

@@ -34,18 +34,18 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from feeds.catalog import Catalog
+from feeds.clock import Clock, SystemClock
 from feeds.heat_counters import pack_heat_days, record_heat_many
 from feeds.keys import Keys
 from feeds.model import LogEntry, decode_entry, entry_head
@@ -143,33 +143,6 @@ def _collector_paused(method: Callable[..., _T]) -> Callable[..., _T]:
             gc.enable()
 
     return paused
-
-
-class Clock(Protocol):
-    def wall(self) -> int: ...
-
-
-class SystemClock:
-    """The machine's clock, ms since the epoch."""
-
-    def wall(self) -> int:
-        return time.time_ns() // 1_000_000
-
-
-@dataclass
-class ManualClock:
-    """A clock tests and replays drive by hand."""
-
-    t: int
-
-    def wall(self) -> int:
-        return self.t
-
-    def set(self, t: int) -> None:
-        self.t = t
-
-    def advance(self, ms: int) -> None:
-        self.t += ms
 
 
 def append_ms(entry_id: str) -> int:

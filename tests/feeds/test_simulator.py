@@ -203,3 +203,30 @@ def test_live_mode_keeps_producing_until_stopped(store, ingestor, sim: Simulator
     t.join(30)
     assert not t.is_alive()
     assert out.get("accepted", 0) > 20 and out.get("rejected", 0) == 0
+
+
+@pytest.mark.integration
+def test_live_mode_on_the_products_demo_clock_never_reports_from_its_future(store, ingestor, sim: Simulator) -> None:
+    """Sped up, the feed follows the product's clock: the screens, the engine and the ingest read
+    that clock, so a report's received time is never ahead of their present (before, the feed ran
+    its own accelerated time and the wall's markers, dated hours ahead, never faded)."""
+    import time
+
+    from feeds.clock import DemoClock
+    from feeds.model import entry_head
+
+    clock = DemoClock(1800.0)
+    stop = threading.Event()
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.update(run_simulator(
+        ingestor, store.settings, backfill_days=0.01, live=True, stop_event=stop, simulator=sim, clock=clock)))
+    t.start()
+    threading.Timer(3.0, stop.set).start()
+    t.join(30)
+    assert not t.is_alive() and out.get("accepted", 0) > 20
+    assert clock.started
+    present = clock.wall()
+    assert present - time.time() * 1000 > 3_600_000  # 3 s at 1800x: well over an hour ahead of the machine
+    times = [entry_head(fields)[3] for _, fields in store.client.xrevrange(store.keys.log, count=200)]
+    assert max(times) <= present
+    assert max(times) > time.time() * 1000 + 1_800_000  # the live part did run on the accelerated time

@@ -92,8 +92,8 @@ def test_relay_sends_every_room_every_seq_range_then_the_follow_up(setup: Any) -
 
 def test_a_deadline_alert_becomes_a_row_on_wall_and_duty_and_signing_updates_both(setup: Any) -> None:
     ctx, pubsub, ingestor, worker = setup
+    from feeds.clock import ManualClock
     from feeds.supervision.commands import ack_alert
-    from feeds.supervision.worker import ManualClock
 
     t0 = int(time.time() * 1000)
     clock = ManualClock(t0)

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from feeds.clock import ManualClock
 from feeds.heat_counters import DAY_TOTAL_FIELD, heat_pack_key, query_heat
 from feeds.supervision.synthetic import DAY, HOUR, append_log
-from feeds.supervision.worker import HEAT_PACK_DAYS, ManualClock, Worker, rebuild
+from feeds.supervision.worker import HEAT_PACK_DAYS, Worker, rebuild
 from tests.supervision.conftest import MONTH_START
 from tests.supervision.factories import catalog, local
 

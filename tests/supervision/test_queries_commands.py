@@ -5,12 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from feeds.clock import ManualClock
 from feeds.model import decode_entry
 from feeds.supervision import commands as cmd
 from feeds.supervision import queries as q
 from feeds.supervision.kpi import RatingRule
 from feeds.supervision.synthetic import append_log
-from feeds.supervision.worker import ManualClock, Worker
+from feeds.supervision.worker import Worker
 from tests.supervision.factories import STREET, catalog, ms
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from feeds.clock import ManualClock
 from feeds.supervision import queries as q
 from feeds.supervision.synthetic import DAY, HOUR, append_log, chunks_by_time
-from feeds.supervision.worker import ManualClock, Worker, rebuild
+from feeds.supervision.worker import Worker, rebuild
 from tests.supervision.conftest import MONTH_DAYS, MONTH_START, dump
 from tests.supervision.factories import ROOT, catalog, rules
 

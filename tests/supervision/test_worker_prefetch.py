@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from feeds.clock import ManualClock
 from feeds.supervision.synthetic import DAY, append_log
-from feeds.supervision.worker import ManualClock, Worker, clear_read_models
+from feeds.supervision.worker import Worker, clear_read_models
 from tests.supervision.conftest import MONTH_START, dump
 from tests.supervision.factories import catalog
 
