@@ -42,7 +42,7 @@ def alert_action(ctx: ScreenContext, action: str, alert_id: str, *, note: str = 
         return ActionResult(False, "请先在备注框填写内容")
     who = auth.actor_name(role, actor)
     try:
-        entry = fn(ctx.client, ctx.keys, alert_id, actor=who, role=str(role), reason=note.strip())
+        entry = fn(ctx.client, ctx.keys, alert_id, actor=who, role=str(role), reason=note.strip(), now=ctx.now())
     except PermissionError as e:
         return ActionResult(False, f"{label}被拒绝：{e}")
     except (KeyError, ValueError, LookupError) as e:

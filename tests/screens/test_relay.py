@@ -116,3 +116,25 @@ def test_a_deadline_alert_becomes_a_row_on_wall_and_duty_and_signing_updates_bot
     instant, _ = views.ops_for(_drain(pubsub))
     acked = [op for op in instant["wall"] if op["t"] == "list" and op.get("key") == aid]
     assert acked and "acked" in acked[-1]["item"]["props"]["className"]
+
+
+def test_a_duty_action_is_stamped_with_the_products_clock(setup: Any) -> None:
+    """签收 from /duty goes through the command path at the screens' present (a sped-up demo's
+    time, not the machine's: the alert it answers was raised on that clock)."""
+    ctx, pubsub, ingestor, worker = setup
+    from dashboard.actions import alert_action
+    from feeds.clock import ManualClock
+    from feeds.model import entry_head
+
+    t0 = int(time.time() * 1000) + 5 * 3_600_000  # hours ahead of the machine, as at 100x
+    clock = ManualClock(t0)
+    worker.clock = ctx.clock = clock
+    case = ingestor.ingest([_report(ctx, "c", channel="police_110")], source="test", now=t0)[0].case_id
+    worker.drain()
+    clock.set(t0 + 61_000)
+    worker.drain()
+    clock.set(t0 + 63_000)
+    result = alert_action(ctx, "ack", f"{case}:sign:overdue", role="duty")
+    assert result.ok, result.message
+    ((_, fields),) = ctx.client.xrange(ctx.keys.log, min=result.entry_id, max=result.entry_id)
+    assert entry_head(fields)[3] == t0 + 63_000
