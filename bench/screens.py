@@ -518,6 +518,26 @@ def measure_first_render(browser: Any, prod: ProductProc, repeats: int) -> dict[
     return {"s": cold, "warm_s": warm}
 
 
+def day_starts(samples: list[dict[str, Any]], tz: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """The first sample of each simulated day (by the screens' clock, ``data_at``): the same
+    instant of every day, when the "today" panels and heat have just emptied. At 100× an hour
+    is ~4 simulated days with a weekly rhythm (weekends quieter), so a slope over the hour mixes
+    a trend with the week; these points compare like with like."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone, out, last = ZoneInfo(tz), [], None
+    for smp in samples:
+        if not smp.get("data_at"):
+            continue
+        d = datetime.fromtimestamp(smp["data_at"] / 1000, zone).date()
+        if last is not None and d != last:
+            out.append({"day": d.strftime("%Y-%m-%d %a"), "t": smp["t"], "heap_mb": smp["heap_mb"],
+                        "rss_mb": smp["rss_mb"], "messages": smp["messages"]})
+        last = d
+    return out
+
+
 def measure_soak(browser: Any, prod: ProductProc, seconds: float, every: float) -> dict[str, Any]:
     import psutil
 
@@ -533,10 +553,11 @@ def measure_soak(browser: Any, prod: ProductProc, seconds: float, every: float) 
         heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
         rss = proc.memory_info().rss
         kids = sum(c.memory_info().rss for c in proc.children(recursive=True) if c.is_running())
-        applied = page.evaluate("Live.stats.applied")
+        applied, data_at = page.evaluate("[Live.stats.applied, Live.lastServerAt]")
         dom = page.evaluate("document.getElementsByTagName('*').length")
         samples.append({"t": round(el, 1), "heap_mb": round(heap / 2**20, 2), "rss_mb": round(rss / 2**20, 1),
-                        "valkey_rss_mb": round(kids / 2**20, 1), "messages": applied, "dom_nodes": dom})
+                        "valkey_rss_mb": round(kids / 2**20, 1), "messages": applied, "dom_nodes": dom,
+                        "data_at": data_at})
         if el >= seconds:
             break
         time.sleep(min(every, max(0.1, seconds - el)))
@@ -553,6 +574,7 @@ def measure_soak(browser: Any, prod: ProductProc, seconds: float, every: float) 
         return round(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den, 2) if den else None
 
     return {"samples": samples, "heap_slope_mb_per_h": slope("heap_mb"), "rss_slope_mb_per_h": slope("rss_mb"),
+            "at_day_start": day_starts(samples),
             "heap_first_mb": samples[0]["heap_mb"], "heap_last_mb": samples[-1]["heap_mb"],
             "rss_first_mb": samples[0]["rss_mb"], "rss_last_mb": samples[-1]["rss_mb"],
             "messages": samples[-1]["messages"]}
