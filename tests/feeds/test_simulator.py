@@ -196,8 +196,9 @@ def test_backfill_goes_through_ingest_and_a_restart_adds_nothing(store, ingestor
 def test_live_mode_keeps_producing_until_stopped(store, ingestor, sim: Simulator) -> None:
     stop = threading.Event()
     out: dict = {}
-    t = threading.Thread(target=lambda: out.update(run_simulator(
-        ingestor, store.settings, backfill_days=0.01, live=True, speed=1800.0, stop_event=stop, simulator=sim)))
+    t = threading.Thread(target=lambda: out.update(run_simulator(  # a weekday afternoon: not the quiet night
+        ingestor, store.settings, backfill_days=0.01, live=True, speed=1800.0, stop_event=stop, simulator=sim,
+        now=SLA_NOW)))
     t.start()
     threading.Timer(2.0, stop.set).start()
     t.join(30)
@@ -215,18 +216,20 @@ def test_live_mode_on_the_products_demo_clock_never_reports_from_its_future(stor
     from feeds.clock import DemoClock
     from feeds.model import entry_head
 
-    clock = DemoClock(1800.0)
+    m0 = time.monotonic_ns()
+    clock = DemoClock(1800.0, now_ns=lambda: SLA_NOW * 1_000_000 + time.monotonic_ns() - m0)  # a weekday afternoon
     stop = threading.Event()
     out: dict = {}
     t = threading.Thread(target=lambda: out.update(run_simulator(
-        ingestor, store.settings, backfill_days=0.01, live=True, stop_event=stop, simulator=sim, clock=clock)))
+        ingestor, store.settings, backfill_days=0.01, live=True, stop_event=stop, simulator=sim, clock=clock,
+        now=SLA_NOW)))
     t.start()
     threading.Timer(3.0, stop.set).start()
     t.join(30)
     assert not t.is_alive() and out.get("accepted", 0) > 20
     assert clock.started
     present = clock.wall()
-    assert present - time.time() * 1000 > 3_600_000  # 3 s at 1800x: well over an hour ahead of the machine
+    assert present - SLA_NOW > 3_600_000  # 3 s at 1800x: well over an hour on
     times = [entry_head(fields)[3] for _, fields in store.client.xrevrange(store.keys.log, count=200)]
     assert max(times) <= present
-    assert max(times) > time.time() * 1000 + 1_800_000  # the live part did run on the accelerated time
+    assert max(times) > SLA_NOW + 1_800_000  # the live part did run on the accelerated time
