@@ -386,12 +386,15 @@ def _resolve_stage_alerts(state: dict, name: str, at: int, resolution: str, effe
 def _add_clock(state: dict, srule: StageRule, t: int, rules: Rules, effects: list,
                limit: dict | None = None, attrs: dict | None = None) -> None:
     clocks = state["clocks"]
-    for name, c in list(clocks.items()):
-        if base_stage(name) == srule.stage and c["state"] == "running":
-            _end_instance(state, name, t, "superseded", effects)
-    name = _instance_name(state, srule.stage)
+    stage = srule.stage
+    if clocks:
+        instance = stage + "@"
+        for name, c in list(clocks.items()):
+            if c["state"] == "running" and (name == stage or name.startswith(instance)):
+                _end_instance(state, name, t, "superseded", effects)
+    name = _instance_name(state, stage)
     clock = start_clock(srule, t, rules.calendar, name, limit, attrs)
-    clock["by"] = sorted(srule.met_by)
+    clock["by"] = list(srule.by)
     clock["ext"] = srule.extendable
     clocks[name] = clock
     if clock["fb"]:

@@ -41,6 +41,14 @@ class StageRule:
     restart_on: frozenset[str] = frozenset()
     extendable: bool = False
     name: str = ""
+    #: derived once (a report starts several clocks): whether the limit counts working time, and
+    #: the kinds that meet the clock in a fixed order, as the clock keeps them
+    working: bool = field(init=False, default=False, compare=False, repr=False)
+    by: tuple[str, ...] = field(init=False, default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "working", counts_working_time(self.limit))
+        object.__setattr__(self, "by", tuple(sorted(self.met_by)))
 
     @classmethod
     def from_json(cls, raw: dict, near_default: dict, stage_defs: dict[str, dict]) -> StageRule:
@@ -154,7 +162,7 @@ def counts_working_time(limit: dict) -> bool:
     taken from a source field, its fallback's unit): its near-due fraction is of working time."""
     if "from_attr" in limit:
         limit = limit.get("else") or {}
-    return any(unit in WORKING_UNITS for unit in limit)
+    return not WORKING_UNITS.isdisjoint(limit)
 
 
 def near_time(spec: dict, start: int, due: int, cal: WorkCalendar, working: bool = False) -> Deadline:
@@ -215,9 +223,10 @@ def resolve_limit(limit: dict, start: int, cal: WorkCalendar, attrs: dict | None
 def start_clock(rule: StageRule, start: int, cal: WorkCalendar, name: str | None = None,
                 limit: dict | None = None, attrs: dict | None = None) -> dict:
     """A running clock for ``rule`` started at ``start`` (``attrs``: the report's source fields)."""
+    working = rule.working if limit is None else counts_working_time(limit)
     limit = limit or rule.limit
     due = resolve_limit(limit, start, cal, attrs)
-    near = near_time(rule.near, start, due.at, cal, counts_working_time(limit))
+    near = near_time(rule.near, start, due.at, cal, working)
     return {"stage": name or rule.stage, "start": start, "due": due.at, "near": near.at, "met": None,
             "state": "running", "nf": False, "df": False, "fb": due.fallback or near.fallback}
 
@@ -250,7 +259,7 @@ def extend_clock(clock: dict, rule: StageRule, spec: dict, cal: WorkCalendar) ->
         due = cal.add(clock["due"] - 1, spec)
     else:
         due = cal.add(clock["due"], spec)
-    near = near_time(rule.near, clock["start"], due.at, cal, counts_working_time(rule.limit))
+    near = near_time(rule.near, clock["start"], due.at, cal, rule.working)
     out = dict(clock)
     out.update(due=due.at, near=near.at, nf=False, df=False, fb=clock["fb"] or due.fallback or near.fallback)
     return out

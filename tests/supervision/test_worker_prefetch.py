@@ -68,3 +68,53 @@ def test_a_failed_batch_leaves_the_prefetched_one_pending_and_a_restart_applies_
     _worker(store, "victim", prefetch=True).drain()  # a restart of the same consumer reads its pending first
     assert dump(client, keys) == reference
     assert client.xpending(keys.log, keys.sv_group)["pending"] == 0
+
+
+def test_a_catch_up_leaves_its_objects_to_the_oldest_generation_and_loses_no_cycle(store, month_entries) -> None:
+    """The held-off stretch ends with its survivors moved to the oldest generation untraversed
+    (``Worker._release_collector``): the collector is back on, nothing stays frozen, the young
+    generation starts empty, and a cycle made during the stretch is still found by a full collection."""
+    import gc
+    import weakref
+
+    client, keys = store.client, store.keys
+    append_log(client, keys, [e for e in month_entries if e.t < END])
+    w = _worker(store, "gc", prefetch=True)
+    apply_batch, held, witness = w.process, [], []
+
+    class Node:
+        pass
+
+    def process(*args, **kwargs):
+        held.append(not gc.isenabled())
+        if not witness:  # garbage with a cycle, made while the collector is off
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            witness.append(weakref.ref(a))
+        return apply_batch(*args, **kwargs)
+
+    w.process = process  # type: ignore[method-assign]
+    assert gc.isenabled()
+    w.drain()
+    assert any(held)  # full batches ran with the collector held off
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 700  # the survivors left the young generation in one splice
+    assert witness[0]() is not None  # not collected yet: it went to the oldest generation ...
+    gc.collect()
+    assert witness[0]() is None  # ... where a full collection finds it
+
+
+def test_objects_someone_else_froze_stay_frozen(store, month_entries) -> None:
+    import gc
+
+    client, keys = store.client, store.keys
+    append_log(client, keys, [e for e in month_entries if e.t < END])
+    keep = [{"frozen": i} for i in range(100)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        _worker(store, "gc2", prefetch=True).drain()
+        assert gc.get_freeze_count() >= frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
+    assert keep
