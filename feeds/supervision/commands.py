@@ -22,6 +22,7 @@ from feeds.keys import Keys
 from feeds.model import Update, UpdateKind, entry_fields
 from feeds.supervision import alerts as al
 from feeds.supervision.lifecycle import ALLOWED, CommandKind
+from feeds.supervision.statecodec import decode_state
 
 ROLES = frozenset({"duty", "leader", "admin", "system"})
 MAX_REASON = 2000
@@ -119,8 +120,7 @@ def case_action(client: Any, keys: Keys, case_id: str, kind: str, *, actor: str,
     _check_actor(actor, role, reason)
     if kind not in UpdateKind._value2member_map_:
         raise CommandRefused(f"unknown case action {kind!r}; expected one of {sorted(UpdateKind._value2member_map_)}")
-    raw = client.get(keys.case(case_id))
-    state = orjson.loads(raw) if raw else None
+    state = decode_state(client.get(keys.case(case_id)))
     if state is None or state.get("status") is None:
         raise CommandRefused(f"no case {case_id}")
     allowed = ALLOWED.get(kind)

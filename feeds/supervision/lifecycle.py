@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-import orjson
-
 from feeds.catalog import Catalog
 from feeds.model import REPORT_KIND, ClosureReason, LogEntry, Satisfaction, UpdateKind, WhistleGrade
 from feeds.supervision import alerts as al
@@ -645,11 +643,3 @@ _HANDLERS: dict[str, Handler] = {
     K.RESUMED: _on_resumed,
     **{kind: _on_alert_command for kind in ALERT_COMMANDS},
 }
-
-
-def dumps_state(state: dict) -> bytes:
-    return orjson.dumps(state)
-
-
-def loads_state(raw: bytes | str | None) -> dict | None:
-    return orjson.loads(raw) if raw else None

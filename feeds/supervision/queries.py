@@ -21,6 +21,7 @@ from feeds.supervision import kpi as kpimath
 from feeds.supervision import lifecycle as lc
 from feeds.supervision.readmodels import counts_from_reads, queue_backlog_reads
 from feeds.supervision.sla import base_stage
+from feeds.supervision.statecodec import decode_state
 
 TZ = ZoneInfo("Asia/Shanghai")
 _CHUNK = 5000
@@ -79,11 +80,8 @@ def summary(f: dict, now: int, masked: bool = True) -> dict:
 # --- one case ----------------------------------------------------------------------------------
 def get_case(client: Any, keys: Keys, case_id: str, *, now: int, masked: bool = False) -> dict | None:
     """One case with its timeline, stage clocks and alerts; None if unknown."""
-    raw = client.get(keys.case(case_id))
-    if not raw:
-        return None
-    s = orjson.loads(raw)
-    if s.get("status") is None:
+    s = decode_state(client.get(keys.case(case_id)))
+    if s is None or s.get("status") is None:
         return None
     m = mask_text if masked else (lambda x: x)
     paused = s.get("paused_at") is not None

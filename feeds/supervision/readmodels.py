@@ -19,6 +19,7 @@ import orjson
 from feeds.keys import Keys
 from feeds.supervision import alerts as al
 from feeds.supervision.lifecycle import DONE, OPEN, next_timer
+from feeds.supervision.statecodec import shipped_codec
 
 
 @dataclass(slots=True)
@@ -145,10 +146,10 @@ def members_of(state: dict, keys: Keys,
 
 
 def project(state: dict | None, keys: Keys, policy: al.AlertPolicy, raw: bytes | None = None) -> Projection:
-    """The projection of a state (``raw``: its bytes, when already serialised)."""
+    """The projection of a state (``raw``: its stored bytes, when already encoded)."""
     if state is None:
         return EMPTY
-    raw = raw if raw is not None else orjson.dumps(state)
+    raw = raw if raw is not None else shipped_codec().encode(state)
     if state["status"] is None:  # a stub holding parked entries: no read model but the case key
         return Projection(raw, state["v"], None, {}, {})
     # every change to an alert appends to its actions: (state, number of actions) tells changed ones

@@ -54,6 +54,7 @@ from feeds.supervision import alerts as al
 from feeds.supervision import lifecycle as lc
 from feeds.supervision.readmodels import Projection, Writes, project, write_diff
 from feeds.supervision.routing import GridLookup
+from feeds.supervision.statecodec import StateCodec, shipped_codec
 from feeds.supervision.wire import LogEntries, LogEntriesReader, read_replies
 
 try:
@@ -196,7 +197,7 @@ class Worker:
     def __init__(self, store_or_client: Any, keys: Keys | None = None, settings: Settings | None = None,
                  catalog: Catalog | None = None, grid_lookup: GridLookup | None = None,
                  clock: Clock | None = None, *, consumer: str | None = None, batch_size: int = 500,
-                 rules: lc.Rules | None = None, publish: bool = True) -> None:
+                 rules: lc.Rules | None = None, publish: bool = True, codec: StateCodec | None = None) -> None:
         store = store_or_client if hasattr(store_or_client, "keys") and hasattr(store_or_client, "settings") else None
         self.client = store.client if store is not None else store_or_client
         self.settings = settings or (store.settings if store is not None else Settings())
@@ -205,6 +206,7 @@ class Worker:
         self.rules = rules or lc.Rules.load(Path(self.settings.config_dir), self.catalog, self.settings.namespace,
                                             grid_lookup, tz=self.settings.timezone)
         self.clock: Clock = clock or SystemClock()
+        self.codec = codec or shipped_codec()  # how case states are stored (statecodec)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 100000}"
         self.batch_size = batch_size
         self.publish = publish
@@ -698,7 +700,7 @@ class Worker:
             if hit is not None and hit.projection.state == raw:
                 states[c], old[c] = hit.state, hit.projection
             else:  # first sight, evicted, or written by another worker meanwhile
-                s = orjson.loads(raw) if raw else None
+                s = self.codec.decode(raw)
                 states[c], old[c] = s, project(s, self.keys, self.rules.policy, raw)
         return states, old
 
@@ -745,7 +747,7 @@ class Worker:
         (a duplicate, a timer that fired nothing): a projection is a pure function of the state."""
         if state is None:
             return project(None, self.keys, self.rules.policy)
-        raw = orjson.dumps(state)
+        raw = self.codec.encode(state)
         return old if raw == old.state else project(state, self.keys, self.rules.policy, raw)
 
     def _count_reports(self, w: Writes, reports: list[dict]) -> None:

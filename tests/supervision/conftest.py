@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
 from feeds.keys import Keys
+from feeds.supervision.statecodec import decode_state
 from feeds.supervision.synthetic import month
 from tests.supervision.factories import catalog, ms
 
@@ -33,7 +33,7 @@ def dump(client: Any, keys: Keys) -> dict:
             if t == "hash":
                 out[k] = {f.decode(): x for f, x in client.hgetall(k).items()}
             elif k.startswith(keys.case("")):
-                out[k] = {"s": orjson.loads(client.get(k))}
+                out[k] = {"s": decode_state(client.get(k))}
             elif t == "zset":
                 out[k] = client.zrange(k, 0, -1, withscores=True)
             elif t == "set":

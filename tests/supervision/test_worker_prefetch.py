@@ -118,3 +118,35 @@ def test_objects_someone_else_froze_stay_frozen(store, month_entries) -> None:
     finally:
         gc.unfreeze()
     assert keep
+
+
+def test_case_states_are_stored_compressed_and_plain_json_ones_are_taken_over(store, month_entries) -> None:
+    """The worker writes zstd frames (``statecodec``); a state stored as plain JSON (before the
+    codec, or by hand) is read, and written compressed the next time its case moves."""
+    import orjson
+
+    from feeds.supervision.queries import get_case
+    from feeds.supervision.statecodec import ZSTD_MAGIC, decode_state
+
+    client, keys = store.client, store.keys
+    early = [e for e in month_entries if e.t < MONTH_START + 2 * DAY]
+    append_log(client, keys, early)
+    w = _worker(store, "codec", prefetch=True)
+    w.drain()
+    raws = [client.get(k) for k in client.scan_iter(match=keys.case("*"), count=5000)]
+    assert len(raws) > 100 and all(r[:4] == ZSTD_MAGIC for r in raws)
+    json_bytes = sum(len(orjson.dumps(decode_state(r))) for r in raws)
+    assert sum(map(len, raws)) * 3 < json_bytes
+
+    open_case = next(e.case for e in early if e.kind == "report"
+                     and get_case(client, keys, e.case, now=END)["status"] not in ("closed", "evaluated", "merged"))
+    state = decode_state(client.get(keys.case(open_case)))
+    client.set(keys.case(open_case), orjson.dumps(state))  # an old-format state
+    w._cache.clear()
+    assert get_case(client, keys, open_case, now=END)["id"] == open_case
+    nxt = next(e for e in month_entries if e.case == open_case and e.v == state["v"] + 1)
+    append_log(client, keys, [e for e in month_entries if MONTH_START + 2 * DAY <= e.t <= nxt.t
+                              and (e.case != open_case or e is nxt)])
+    w.drain()
+    assert decode_state(client.get(keys.case(open_case)))["v"] == nxt.v
+    assert client.get(keys.case(open_case))[:4] == ZSTD_MAGIC
