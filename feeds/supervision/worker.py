@@ -228,6 +228,7 @@ class Worker:
         self._cache: OrderedDict[str, _Committed] = OrderedDict()  # cases this worker last wrote
         self.prefetch = True  # catching up: read the next batch while this one commits (``_start_prefetch``)
         self._prefetch: _Prefetch | None = None
+        self._prefetch_wanted = False  # set by run_once for a full batch; sent by _transact
         self._prefetched: list[tuple[Any, dict]] = []
         self._predecoded: tuple[list, tuple[list[str], list[LogEntry], _Batch]] | None = None
         self._while_committing: Callable[[], None] | None = None
@@ -382,8 +383,8 @@ class Worker:
         scan_at = self.scan_time() if entries and self._scan_owed else None
         full = len(entries) >= self.batch_size
         self._hold_collector(full)
-        if full and not self._pending_first and self.prefetch:
-            self._start_prefetch()
+        # read the next batch ahead, sent once this batch's own reads are answered (``_transact``)
+        self._prefetch_wanted = full and not self._pending_first and self.prefetch
         try:
             st = self.process(entries, scan_at=scan_at) if entries else Stats()
         except BaseException:
@@ -391,6 +392,8 @@ class Worker:
             self._pending_first = True
             self._release_collector()
             raise
+        finally:
+            self._prefetch_wanted = False
         self._scan_owed = full
         if not self._scan_owed:
             st.scanned += self.scan()
@@ -435,8 +438,10 @@ class Worker:
     def _start_prefetch(self) -> None:
         """Send the next batch's XREADGROUP now, on a second connection, without waiting.
 
-        Sent after this batch's ``scan_time`` (so the group frontier is what it was), it runs on
-        the server while this process applies the batch; its reply is parsed and decoded between
+        Sent once this batch's ``scan_time`` (so the group frontier is what it was), due slice and
+        WATCH+MGET are answered (the server answers connections in turn: a 5,000-entry XREADGROUP
+        sent before them made those small reads wait behind it, ~15 ms a batch), it runs on the
+        server while this process applies the batch; its reply is parsed and decoded between
         sending this batch's EXEC and reading the EXEC's reply (``_transact``), i.e. while the
         server executes and fsyncs the transaction. Nothing about the next batch's cases is read
         early: its WATCH and MGET follow the EXEC on the same connection as before. The entries
@@ -648,6 +653,9 @@ class Worker:
             if keys:
                 conn.send_packed_command([_resp([("WATCH", *keys), ("MGET", *keys)])])
                 raws = read_replies(conn, 2)[1]
+            if self._prefetch_wanted:
+                self._prefetch_wanted = False
+                self._start_prefetch()
             states, old = self._decode(case_ids, raws)
             tx = _Queue()
             compute(states, old, tx)

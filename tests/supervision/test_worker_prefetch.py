@@ -52,15 +52,16 @@ def test_a_failed_batch_leaves_the_prefetched_one_pending_and_a_restart_applies_
     _fresh(store)
 
     w = _worker(store, "victim", prefetch=True)
-    commit, seen = w._commit, []
+    write, seen = w._write, []
 
-    def failing_commit(*args, **kwargs):  # the 4th batch dies before its transaction, the 5th already read
+    def failing_write(*args, **kwargs):  # the 4th batch dies before its EXEC, the 5th already asked for
         seen.append(1)
         if len(seen) == 4:
+            assert w._prefetch is not None
             raise ConnectionError("simulated: the server went away")
-        return commit(*args, **kwargs)
+        return write(*args, **kwargs)
 
-    w._commit = failing_commit  # type: ignore[method-assign]
+    w._write = failing_write  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
         w.drain()
     assert w._prefetch is None and not w._prefetched  # the read-ahead batch was let go ...
