@@ -1,4 +1,4 @@
-"""``python -m feeds.supervision worker|rebuild|kpi|status``.
+"""``python -m feeds.supervision worker|rebuild|kpi|status|case``.
 
 Connects to ``REDIS_URL``, else to the running product's embedded server, else starts the
 embedded server itself. ``--now`` pins the clock (ms or an ISO local time): replays and tests
@@ -171,6 +171,29 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             store.stop()
 
 
+def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
+    """The stored state of one case as JSON (states are stored compressed: ``statecodec``)."""
+    from feeds.keys import Keys
+    from feeds.privacy import mask_text
+    from feeds.supervision.statecodec import decode_state
+
+    client, store = _connect(settings)
+    try:
+        state = decode_state(client.get(Keys(settings.namespace).case(args.case_id)))
+        if state is None:
+            print(f"no case {args.case_id}", file=sys.stderr)
+            return 1
+        if not args.unmasked:  # a terminal in the hall can be seen: free text masked unless asked
+            for k in ("text", "address"):
+                if isinstance(state.get(k), str):
+                    state[k] = mask_text(state[k])
+        print(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    finally:
+        if store is not None:
+            store.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m feeds.supervision", description=__doc__.splitlines()[0])
     p.add_argument("--namespace", help="jurisdiction namespace (default GOV_NAMESPACE)")
@@ -195,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--by", choices=["dept", "street"], help="also KPIs per dept or street")
     k.add_argument("--json", action="store_true", help="one JSON object instead of text")
     sub.add_parser("status", help="worker watermark, lag and last scan")
+    c = sub.add_parser("case", help="print one case's stored state as JSON")
+    c.add_argument("case_id")
+    c.add_argument("--unmasked", action="store_true", help="personal data in free text in clear")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(**({"namespace": args.namespace} if args.namespace else {}))
@@ -203,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         now = _parse_time(args.now, tz) or int(datetime.now(tz).timestamp() * 1000)
         args.start = str(now - int(timedelta(days=args.days).total_seconds() * 1000))
         args.end = args.end or str(now + 1)
-    return {"worker": cmd_worker, "rebuild": cmd_rebuild, "kpi": cmd_kpi, "status": cmd_status}[args.cmd](
+    return {"worker": cmd_worker, "rebuild": cmd_rebuild, "kpi": cmd_kpi, "status": cmd_status,
+            "case": cmd_case}[args.cmd](
         args, settings)
 
 
