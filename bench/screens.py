@@ -451,9 +451,9 @@ def baseline_app(redis_url: str) -> tuple[Any, list[int]]:
     from plotly.io.json import to_json_plotly
 
     from dashboard import figures, panels, reads
-    from dashboard.context import wall_clock_ms
     from dashboard.geodata import load_map_geo
     from feeds.catalog import Catalog
+    from feeds.clock import SystemClock
     from feeds.keys import Keys
     from feeds.settings import Settings
     from feeds.store import connect
@@ -464,7 +464,7 @@ def baseline_app(redis_url: str) -> tuple[Any, list[int]]:
     heat_geojson = json.loads((geo.folder / geo.heat_file).read_text(encoding="utf-8"))
     outlines = [(json.loads((geo.folder / geo.files[lv]).read_text(encoding="utf-8")), c, w)
                 for lv, c, w in (("grid", "rgba(147,166,196,0.30)", 0.6), ("street", "rgba(86,180,233,0.95)", 1.8))]
-    reader = reads.Reader(connect(redis_url), Keys(settings.namespace), wall_clock_ms)
+    reader = reads.Reader(connect(redis_url), Keys(settings.namespace), SystemClock())
     sizes: list[int] = []
     app = Dash(__name__, compress=True, assets_folder=str(ROOT / "assets"), assets_ignore=r"live.*\.js")
     app.layout = html.Div([dcc.Interval(id="iv", interval=1000), html.Span(id="kpi-received"),

@@ -6,7 +6,6 @@ registrations explicitly (no module-level globals).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +16,9 @@ from dashboard.geodata import MapGeo
 from dashboard.names import Names
 from dashboard.reads import Reader
 from feeds.catalog import Catalog
+from feeds.clock import SystemClock
 from feeds.keys import Keys
 from feeds.settings import Settings
-
-
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def cast_key(keys: Keys) -> str:
@@ -40,7 +36,7 @@ class ScreenContext:
     catalog: Catalog
     geo: MapGeo
     names: Names
-    clock: Callable[[], int] = wall_clock_ms
+    clock: Callable[[], int] = field(default_factory=SystemClock)
     socketio: Any = None  # flask_socketio.SocketIO of this web worker (emits cast messages)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +79,7 @@ def build_context(settings: Settings, store: Any, *, clock: Callable[[], int] | 
     names = geo.names(catalog)
     names.stages = {**names.stages, **_stage_names(settings)}
     return ScreenContext(settings=settings, store=store, catalog=catalog, geo=geo, names=names,
-                         clock=clock or wall_clock_ms)
+                         clock=clock or SystemClock())
 
 
 def _stage_names(settings: Settings) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 #: The hall's local time (Asia/Shanghai has no DST; a fixed offset avoids tz data on the wall PC).
 CST = timezone(timedelta(hours=8), "CST")
@@ -112,6 +112,3 @@ def countdown(due_ms: int | float, now_ms: int | float) -> str:
         return f"{sign}{h // 24}天"
     return f"{sign}{h}:{m:02d}:{s:02d}" if h > 0 else f"{sign}{m}:{s:02d}"
 
-
-def utc_now_ms() -> int:
-    return int(datetime.now(UTC).timestamp() * 1000)

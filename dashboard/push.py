@@ -32,6 +32,7 @@ from plotly.io.json import to_json_plotly
 from dashboard import figures, ids, panels, reads
 from dashboard.geodata import MapGeo
 from dashboard.names import Names
+from feeds.clock import SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class Relay:
         self.store = store
         self.keys = store.keys
         self.views = views
-        self.clock = clock or (lambda: int(time.time() * 1000))
+        self.clock = clock or SystemClock()
         self.emitter = emitter
         self.last_seq = 0
         self.sent_messages = 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from feeds.catalog import Catalog
+from feeds.clock import SystemClock
 from feeds.keys import Keys
 from feeds.model import Update, entry_kind
 from feeds.normalise import CellLocator, Locator, load_locator, normalise
@@ -85,10 +85,6 @@ class IngestUnavailable(RuntimeError):
     """The server did not answer: nothing in the batch may be assumed accepted."""
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Ingestor:
     """Validates, normalises and appends batches of items; one instance per process is enough.
 
@@ -98,9 +94,9 @@ class Ingestor:
     def __init__(self, settings: Settings, client: Any, *, keys: Keys | None = None,
                  catalog: Catalog | None = None, locator: Locator | None = None,
                  waitaof: bool = False, case_prefix: str = "YZ", batch_size: int = DEFAULT_BATCH,
-                 clock: Callable[[], int] = now_ms) -> None:
+                 clock: Callable[[], int] | None = None) -> None:
         self.settings = settings
-        self.clock = clock  # received time of items that do not bring their own (feeds.clock)
+        self.clock = clock or SystemClock()  # received time of items that do not bring their own (feeds.clock)
         self.client = client
         self.keys = keys or Keys(settings.namespace)
         self.catalog = catalog or Catalog.load(Path(settings.config_dir))

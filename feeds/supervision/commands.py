@@ -13,11 +13,11 @@ Contract and kinds: docs/READ_MODELS.md.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 
+from feeds.clock import SystemClock
 from feeds.keys import Keys
 from feeds.model import Update, UpdateKind, entry_fields
 from feeds.supervision import alerts as al
@@ -33,7 +33,7 @@ class CommandRefused(ValueError):
 
 
 def _now(now: int | None) -> int:
-    return time.time_ns() // 1_000_000 if now is None else int(now)
+    return SystemClock().wall() if now is None else int(now)
 
 
 def _check_actor(actor: str, role: str, reason: str) -> None:
