@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from feeds.clock import DemoClock, product_clock
+from feeds.clock import product_clock
 from feeds.settings import Settings
 from feeds.store import Store
 
@@ -102,9 +102,8 @@ class Product:
 
         def sim(stop: threading.Event) -> None:
             log.info("demo simulator: backfilling %s days, then live", s.demo_backfill_days)
-            stats = run_simulator(ingestor, s, s.demo_backfill_days, live=True, speed=self.demo_speed,
-                                  stop_event=stop, seed=s.demo_seed,
-                                  clock=self.clock if isinstance(self.clock, DemoClock) else None)
+            stats = run_simulator(ingestor, s, s.demo_backfill_days, live=True, stop_event=stop, seed=s.demo_seed,
+                                  clock=self.clock)
             log.info("demo simulator stopped: %s", stats)
 
         self._thread("demo-simulator", sim)

@@ -94,6 +94,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 # --- commands ------------------------------------------------------------------------------------
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from feeds.clock import product_clock
     from feeds.ingest import Ingestor
     from feeds.simulator import run_simulator
 
@@ -105,7 +106,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         ingestor = Ingestor.from_store(store)
         t0 = time.perf_counter()
         try:
-            stats = run_simulator(ingestor, settings, backfill_days=days, live=args.live, speed=args.speed,
+            stats = run_simulator(ingestor, settings, backfill_days=days, live=args.live, clock=product_clock(args.speed),
                                   stop_event=stop, seed=args.seed, per_year=args.per_year, progress=True)
         except KeyboardInterrupt:
             stop.set()

@@ -28,7 +28,6 @@ import itertools
 import logging
 import math
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from feeds.catalog import Catalog, room_code
-from feeds.clock import DemoClock
+from feeds.clock import Clock, DemoClock, SystemClock
 from feeds.ingest import IngestUnavailable
 from feeds.settings import Settings
 from feeds.supervision.sla import RECEIVED, SlaBook, SlaRule, extend_clock, start_clock
@@ -675,16 +674,16 @@ def make_simulator(settings: Settings, *, index: Any = None, seed: int | None = 
     return Simulator(settings, catalog or Catalog.load(Path(settings.config_dir)), index, params)
 
 
-def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live: bool = True, speed: float = 1.0,
+def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live: bool = True,
                   stop_event: threading.Event | None = None, *, seed: int | None = None,
                   per_year: int | None = None, progress: bool = False, now: int | None = None,
-                  simulator: Simulator | None = None, clock: DemoClock | None = None) -> dict[str, int]:
+                  simulator: Simulator | None = None, clock: Clock | None = None) -> dict[str, int]:
     """Backfill ``backfill_days`` ending now as fast as the server takes it, then (``live``)
-    keep producing in real time × ``speed`` until ``stop_event`` is set.
+    keep producing on ``clock`` until ``stop_event`` is set.
 
-    ``clock``: the product's accelerated clock (``feeds.clock.DemoClock``, its ``speed`` then
-    wins); it is started when the live part starts and the feed follows it, so the reports'
-    received times are the present of every other part reading that clock.
+    ``clock``: the product's clock (``feeds.clock``); a ``DemoClock`` (sped up) is started when
+    the live part starts, so the reports' received times are the present of every other part
+    reading that clock. None: real time from ``now`` (the machine's, unless pinned).
 
     Meant for a thread of the main process: everything goes through ``ingestor`` in process.
     Returns counts of results by status.
@@ -692,7 +691,7 @@ def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live:
     sim = simulator or make_simulator(settings, index=getattr(ingestor.locator, "index", None), seed=seed,
                                       per_year=per_year, catalog=ingestor.catalog)
     stop = stop_event or threading.Event()
-    t_now = int(time.time() * 1000) if now is None else now
+    t_now = (clock.wall() if clock is not None else SystemClock().wall()) if now is None else now
     stats: Counter[str] = Counter()
     while True:  # the log server may be down: the backfill is idempotent, so start it again
         try:
@@ -706,14 +705,15 @@ def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live:
     if not live or stop.is_set():
         return dict(stats)
 
-    wall0, sim0 = time.monotonic(), t_now
-    if clock is not None:
+    if clock is None:  # real time, continuing from the backfill's end
+        clock = DemoClock(1.0, now_ns=lambda: t_now * 1_000_000)
+    if isinstance(clock, DemoClock):
         clock.start()
-        speed = clock.speed
+    speed = getattr(clock, "speed", 1.0)
     queue = itertools.chain(pending, events)
     nxt = next(queue, None)
     while nxt is not None and not stop.is_set():
-        sim_now = clock.wall() if clock is not None else sim0 + int((time.monotonic() - wall0) * 1000 * speed)
+        sim_now = clock.wall()
         batch = []
         while nxt is not None and _time_of(nxt) <= sim_now:
             batch.append(nxt)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from feeds.clock import DemoClock
 from feeds.settings import Settings
 from feeds.simulator import DAY, HOUR, MIN, Simulator, make_simulator, run_simulator
 from feeds.supervision import queries
@@ -196,8 +197,9 @@ def test_backfill_goes_through_ingest_and_a_restart_adds_nothing(store, ingestor
 def test_live_mode_keeps_producing_until_stopped(store, ingestor, sim: Simulator) -> None:
     stop = threading.Event()
     out: dict = {}
-    t = threading.Thread(target=lambda: out.update(run_simulator(  # a weekday afternoon: not the quiet night
-        ingestor, store.settings, backfill_days=0.01, live=True, speed=1800.0, stop_event=stop, simulator=sim,
+    clock = DemoClock(1800.0, now_ns=lambda: SLA_NOW * 1_000_000)  # a weekday afternoon: not the quiet night
+    t = threading.Thread(target=lambda: out.update(run_simulator(
+        ingestor, store.settings, backfill_days=0.01, live=True, stop_event=stop, simulator=sim, clock=clock,
         now=SLA_NOW)))
     t.start()
     threading.Timer(2.0, stop.set).start()
@@ -213,7 +215,6 @@ def test_live_mode_on_the_products_demo_clock_never_reports_from_its_future(stor
     its own accelerated time and the wall's markers, dated hours ahead, never faded)."""
     import time
 
-    from feeds.clock import DemoClock
     from feeds.model import entry_head
 
     m0 = time.monotonic_ns()
