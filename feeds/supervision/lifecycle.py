@@ -392,7 +392,7 @@ def _add_clock(state: dict, srule: StageRule, t: int, rules: Rules, effects: lis
                 _end_instance(state, name, t, "superseded", effects)
     name = _instance_name(state, stage)
     clock = start_clock(srule, t, rules.calendar, name, limit, attrs)
-    clock["by"] = list(srule.by)
+    clock["by"] = srule.by  # shared, never mutated (a list once read back from storage)
     clock["ext"] = srule.extendable
     clocks[name] = clock
     if clock["fb"]:
