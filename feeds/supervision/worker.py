@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import logging
 import os
 import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -225,7 +225,7 @@ class Worker:
         self._logged_fallback: set[str] = set()
         self._meta_loaded = False
         self._last_seen = "$"
-        self._cache: OrderedDict[str, _Committed] = OrderedDict()  # cases this worker last wrote
+        self._cache: dict[str, _Committed] = {}  # cases this worker last wrote, oldest first
         self.prefetch = True  # catching up: read the next batch while this one commits (``_start_prefetch``)
         self._prefetch: _Prefetch | None = None
         self._prefetch_wanted = False  # set by run_once for a full batch; sent by _transact
@@ -717,14 +717,18 @@ class Worker:
         return states, old
 
     def _remember(self, states: dict[str, dict | None]) -> None:
-        """Keep the states and projections just committed for the next batch touching these cases."""
+        """Keep the states and projections just committed for the next batch touching these cases.
+
+        A plain dict in insertion order is the LRU: ``_decode`` took every case of the batch out,
+        so putting it back puts it last; the oldest are evicted from the front."""
         cache = self._cache
         for c, p in self._new.items():
+            cache.pop(c, None)  # normally gone already (``_decode``); then it goes to the end
             cache[c] = _Committed(p, states[c])
-            cache.move_to_end(c)
-        limit = max(PROJECTION_CACHE, 2 * self.batch_size)
-        while len(cache) > limit:
-            cache.popitem(last=False)
+        excess = len(cache) - max(PROJECTION_CACHE, 2 * self.batch_size)
+        if excess > 0:
+            for c in list(itertools.islice(cache, excess)):
+                del cache[c]
 
     def _write(self, tx: Any, states: dict[str, dict | None], old: dict[str, Projection], batch: _Batch,
                now: int, projected: dict[str, Projection] | None = None) -> set[tuple[str, str]]:
