@@ -5,7 +5,7 @@ Against the embedded Valkey with the product's durable setting (AOF ``appendfsyn
 - ``transitions_per_s``: the worker end to end (wall clock; ``worker_cpu_us_per_transition`` is the
   worker process's own CPU per transition, which the shared machine's load disturbs less;
   ``server_cpu_us_per_transition`` the Valkey server's, from INFO cpu) — XREADGROUP batches of
-  5,000 (``--batch``; 1,000 before 2026-11-25) from the log,
+  10,000 (``--batch``; 5,000 before 2026-12-04, 1,000 before 2026-11-25) from the log,
   pure transitions, every read-model write of the batch in one MULTI/EXEC with its XACK, the
   deltas, and the catch-up deadline scans — over a synthetic log (``feeds.supervision.synthetic``:
   every lifecycle path, alerts, acks, dead letters). ``lifecycle_per_s``: the pure state machine
@@ -194,8 +194,8 @@ def bench_scan(store: Store, catalog: Catalog, n_open: int, ticks: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.supervision", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller transition log, fewer ticks (< 2 min)")
-    p.add_argument("--batch", type=int, default=5000,
-                   help="XREADGROUP COUNT of the transitions part (default 5000, the worker CLI's default)")
+    p.add_argument("--batch", type=int, default=10_000,
+                   help="XREADGROUP COUNT of the transitions part (default 10000, the worker CLI's default)")
     p.add_argument("--transitions-only", action="store_true", help="skip the 100,000-open-case scan part")
     args = p.parse_args(argv)
     days, per_day, ticks = (10, 300, 1200) if args.quick else (30, 1000, 3600)

@@ -65,10 +65,19 @@ except ImportError:  # the plain-Python encoder gives the same bytes
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-# Cases whose last written state and projection are kept (~8 kB each, measured with tracemalloc):
-# at least this many, and twice the batch size (a batch of 5,000 touches up to 5,000 cases; with a
-# cache no larger, the next batch found few of them: full bench log, 72.8 -> 67.5 µs per transition).
+# Cases whose last written state and projection are kept (~11 kB each, deep size): at least this
+# many; twice the batch size up to PROJECTION_CACHE_CAP (batches of 5,000 with a cache no larger:
+# the next batch found too few, full bench log 72.8 -> 67.5 µs per transition); beyond the cap, one
+# batch's worth (batches of 10,000 ran as fast with 10,000 cached as with 20,000: 14,843 / 14,838
+# transitions/s, median of three, 2026-12-04).
 PROJECTION_CACHE = 5_000
+PROJECTION_CACHE_CAP = 10_000
+
+
+def cache_size(batch_size: int) -> int:
+    """How many committed cases the worker keeps (see PROJECTION_CACHE)."""
+    return max(PROJECTION_CACHE, batch_size, min(2 * batch_size, PROJECTION_CACHE_CAP))
+
 REPLAY_LAG_MS = 60_000  # an entry appended this long after it happened is history being replayed
 KPI_TICK_MS = 10_000
 CASE_DELTAS_PER_BATCH = 200  # more changed cases than this in one batch: one "cases" summary instead
@@ -725,7 +734,7 @@ class Worker:
         for c, p in self._new.items():
             cache.pop(c, None)  # normally gone already (``_decode``); then it goes to the end
             cache[c] = _Committed(p, states[c])
-        excess = len(cache) - max(PROJECTION_CACHE, 2 * self.batch_size)
+        excess = len(cache) - cache_size(self.batch_size)
         if excess > 0:
             for c in list(itertools.islice(cache, excess)):
                 del cache[c]
