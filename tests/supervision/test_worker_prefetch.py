@@ -73,8 +73,9 @@ def test_a_failed_batch_leaves_the_prefetched_one_pending_and_a_restart_applies_
 
 def test_a_catch_up_leaves_its_objects_to_the_oldest_generation_and_loses_no_cycle(store, month_entries) -> None:
     """The held-off stretch ends with its survivors moved to the oldest generation untraversed
-    (``Worker._release_collector``): the collector is back on, nothing stays frozen, the young
-    survivors are not traversed on the way, and a cycle made during the stretch is still found by a full collection."""
+    (``Worker._release_collector``): the collector is back on, nothing stays frozen, a cycle made
+    during the stretch was not collected by a young collection (there was none) and is found by a
+    full collection."""
     import gc
     import weakref
 
