@@ -148,6 +148,9 @@ class LiveViews:
                 any_case = True
                 if d.get("case") in self._summaries:
                     self._summary(str(d["case"]), refresh=True)
+            elif kind == "cases":  # the engine's summary of a bulk batch: the same reads, once
+                any_case = True
+                self._summaries.clear()
             elif kind == "alert":
                 alerts_changed = True
             elif kind == "backlog":

@@ -138,3 +138,19 @@ def test_a_duty_action_is_stamped_with_the_products_clock(setup: Any) -> None:
     assert result.ok, result.message
     ((_, fields),) = ctx.client.xrange(ctx.keys.log, min=result.entry_id, max=result.entry_id)
     assert entry_head(fields)[3] == t0 + 63_000
+
+
+def test_a_bulk_batchs_case_summary_still_refreshes_the_ticker_and_the_kpis(setup: Any) -> None:
+    """More changed cases than ``CASE_DELTAS_PER_BATCH`` in one batch (a catch-up, a bulk import)
+    come as one ``cases`` summary; the screens' follow-up still reads the new reports and KPIs
+    (the relay ignored the summary before)."""
+    ctx, pubsub, ingestor, worker = setup
+    ingestor.ingest([_report(ctx, f"bulk{i}") for i in range(250)], source="test", deltas="none")
+    worker.drain()
+    deltas = _drain(pubsub)
+    assert [d for d in deltas if d["type"] == "cases"] and not [d for d in deltas if d["type"] == "case"]
+    _, follow = LiveViews(ctx.reader, ctx.names, ctx.geo).ops_for(deltas)
+    kpi = {op["id"]: op["p"]["children"] for op in follow["wall"] if op.get("id", "").startswith("kpi-")}
+    assert kpi["kpi-received"] == "250"
+    assert [op for op in follow["wall"] if op["t"] == "list" and op["id"] == "wall-ticker"]
+    assert {"t": "dirty"} in follow["tablet"]
