@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}[01]\d[0-3]\d\d{3}[0-9Xx](?![0-9A-Za-z])")
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
@@ -47,3 +48,15 @@ def mask_text(text: str) -> str:
     text = _ID_NUMBER.sub(lambda m: mask_id_number(m.group(0)), text)
     text = _MOBILE.sub(lambda m: mask_phone(re.sub(r"\D", "", m.group(0))[-11:]), text)
     return _LANDLINE.sub(lambda m: mask_phone(m.group(0).replace("-", "")), text)
+
+
+def mask_strings(value: Any) -> Any:
+    """A JSON-like value with :func:`mask_text` applied to every string in it (a case state's
+    description, timeline reasons, officers' notes...); numbers and keys are left as they are."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_strings(v) for v in value]
+    return value

@@ -174,7 +174,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
     """The stored state of one case as JSON (states are stored compressed: ``statecodec``)."""
     from feeds.keys import Keys
-    from feeds.privacy import mask_text
+    from feeds.privacy import mask_strings
     from feeds.supervision.statecodec import decode_state
 
     client, store = _connect(settings)
@@ -183,10 +183,8 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
         if state is None:
             print(f"no case {args.case_id}", file=sys.stderr)
             return 1
-        if not args.unmasked:  # a terminal in the hall can be seen: free text masked unless asked
-            for k in ("text", "address"):
-                if isinstance(state.get(k), str):
-                    state[k] = mask_text(state[k])
+        if not args.unmasked:  # a terminal in the hall can be seen: every free text masked unless asked
+            state = mask_strings(state)
         print(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode())
         return 0
     finally:

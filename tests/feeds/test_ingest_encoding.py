@@ -67,3 +67,12 @@ def test_the_record_is_what_the_log_script_parses(tmp_path: Path, report: Report
     assert got == _reference(ing, report, item_delta)
     body = got.rsplit(b"\r\n", 2)[-2]
     assert body.endswith(_LINK_TAIL) and orjson.loads(body)["duplicate_of"] == ""
+
+
+def test_mask_strings_masks_every_string_and_leaves_numbers_and_keys() -> None:
+    from feeds.privacy import mask_strings
+
+    value = {"text": "电话13812345678", "13812345678": 13812345678, "list": ["身份证330212199001011234", 1.5, None]}
+    out = mask_strings(value)
+    assert out == {"text": "电话138****5678", "13812345678": 13812345678, "list": ["身份证3302**********1234", 1.5, None]}
+    assert value["text"] == "电话13812345678"  # a new value; the argument is not changed

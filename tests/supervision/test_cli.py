@@ -29,11 +29,13 @@ def test_case_prints_a_stored_state_as_json_with_free_text_masked(store, setting
     assert shown["id"] == case.case and shown["v"] >= 1 and shown["status"]
 
     state = orjson.loads(orjson.dumps(shown))
-    state["text"] = "联系人 13912345678 说井盖丢了"  # a reporter's phone in the free text
+    state["text"] = "联系人 13912345678 说井盖丢了"  # a reporter's phone in the free text ...
+    state["timeline"][-1]["reason"] = "已电话联系 13912345678"  # ... and in a note on the timeline
     client.set(keys.case("PHONE"), shipped_codec().encode(state))
     assert main(["--namespace", settings.namespace, "case", "PHONE"]) == 0
-    masked = orjson.loads(capsys.readouterr().out)["text"]
-    assert "13912345678" not in masked and "井盖" in masked
+    out = capsys.readouterr().out
+    assert "13912345678" not in out and "井盖" in orjson.loads(out)["text"]
+    assert orjson.loads(out)["recv"] == state["recv"]  # numbers untouched
     assert main(["--namespace", settings.namespace, "case", "PHONE", "--unmasked"]) == 0
     assert "13912345678" in orjson.loads(capsys.readouterr().out)["text"]
     assert main(["--namespace", settings.namespace, "case", "NOPE"]) == 1
