@@ -691,7 +691,7 @@ def run_simulator(ingestor: Any, settings: Settings, backfill_days: float, live:
     sim = simulator or make_simulator(settings, index=getattr(ingestor.locator, "index", None), seed=seed,
                                       per_year=per_year, catalog=ingestor.catalog)
     stop = stop_event or threading.Event()
-    t_now = (clock.wall() if clock is not None else SystemClock().wall()) if now is None else now
+    t_now = now if now is not None else (clock or SystemClock()).wall()
     stats: Counter[str] = Counter()
     while True:  # the log server may be down: the backfill is idempotent, so start it again
         try:
