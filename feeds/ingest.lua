@@ -3,91 +3,122 @@
 -- script is legal on a Redis Cluster.
 --
 -- KEYS: 1 log, 2 idempotency, 3 case_seq, 4 versions, 5 recent_buckets, 6 recent_closed,
---       7 delta_seq, 8 audit, 9.. the recent-report buckets this batch searches
+--       7 delta_seq, 8 audit, 9.. the recent-report buckets this batch reads
 -- ARGV: 1 deltas channel, 2 delta mode (item|batch|none), 3 dedup radius m (0 = off),
---       4 dedup window ms, 5 bucket ms, 6 bucket key prefix, 7 bbox "lon0,lat0,lon1,lat1" of
---       the batch's located reports (or ""), 8.. the records, STRIDE (3) arguments each:
---   report: idem_field, header "case_prefix t category channel lon lat delta_tail", body
---     (body is the payload JSON ending in '"flags":[...],"duplicate_of":""}'; it is stored as
---     sent unless the report is linked, then the script adds duplicate_candidate and the case)
+--       4 dedup window ms, 5 bucket ms, 6 recent-key prefix, 7 bbox "lon0,lat0,lon1,lat1" of
+--       the batch's located reports (or ""), 8 the reports' numbers: three little-endian
+--       doubles per report record, in order (received ms, lon, lat), 9.. the records, STRIDE
+--       (3) arguments each:
+--   report: idem_field, header "case_prefix category channel t rec_head rec_tail delta_tail",
+--     body. rec_head .. case .. rec_tail is the report's duplicate-candidate record
+--     ('category|channel|t|' and '|lon|lat;'; rec_tail is '' for a report without a point).
+--     The body is the payload JSON ending in '"flags":[...],"duplicate_of":""}'; it is stored
+--     as sent unless the report is linked, then the script adds duplicate_candidate and the case.
 --   update: '', header "case_id idem_field version kind at update_key audit", data
 -- Log entries are written in the format of feeds/model.py: h = 'kind\31case\31version\31time', d = payload.
 -- Header fields are separated by \31 and read with one pattern match; the body is its own
 -- argument, never split or copied here (splitting one string per batch cost ~3 us an event).
--- Answers, one per record, separated by \30, fields by \31 (JSON escapes control characters,
--- and ingest refuses them in ids, so neither byte can occur inside a field):
---   A id case dup | D case | A id case version | S case current | X reason detail
+-- Answer: the case sequence before this batch, then one answer per record, separated by \30,
+-- fields by \31 (JSON escapes control characters, and ingest refuses them in ids, so neither
+-- byte can occur inside a field):
+--   id                  a new report (its case: its case_prefix and the next sequence number)
+--   L id case dup       a new report linked to the earlier case dup
+--   D case | A id case version | S case current | X reason detail
 --
--- Cost model: a server-side call costs a few microseconds of overhead, so per item there is
+-- Cost model (server instructions per event, callgrind): the interpreter, not the commands, is
+-- the larger part, so the per-report path creates few strings and tables. Per report there is
 -- one XADD (and one PUBLISH in live mode); lookups and bookkeeping are one command per batch
--- (HMGET, HSET, GEOADD), duplicate candidates are fetched once per batch with one GEOSEARCH
--- per time bucket over the batch's bounding box and matched here, and the window is trimmed by
--- dropping whole buckets.
+-- (HMGET, HSET, MGET, APPEND per bucket); numbers arrive as binary doubles (tonumber's strtod
+-- was ~5 %); a new report's answer is its id alone. Duplicate candidates live in one string per
+-- time bucket, matched here on a radius-sized grid; the window is trimmed by dropping buckets.
+collectgarbage('stop')  -- one batch's garbage is collected once, after it (restarted below)
 local K_LOG, K_IDEM, K_SEQ, K_VER = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_BUCKETS, K_CLOSED, K_DSEQ, K_AUDIT = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local ARGV = ARGV
 local channel, mode = ARGV[1], ARGV[2]
 local radius, window, bucket_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local bucket_prefix, bbox = ARGV[6], ARGV[7]
-local FIRST, STRIDE, NARGV = 8, 3, #ARGV
+local bucket_prefix, bbox, NUMS = ARGV[6], ARGV[7], ARGV[8]
+local FIRST, STRIDE, NARGV = 9, 3, #ARGV
 
-local find, sub, match, call, concat, tonumber = string.find, string.sub, string.match, redis.call, table.concat,
-  tonumber
+local find, sub, match, gmatch, format = string.find, string.sub, string.match, string.gmatch, string.format
+local call, concat, tonumber, unpack_num = redis.call, table.concat, tonumber, struct.unpack
 local cos, floor, RAD, EARTH = math.cos, math.floor, math.pi / 180, 6371008.8
 local RS, US = '\30', '\31'
-local REPORT_HEADER = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
-local CAND = '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$'  -- category|channel|ms|case|lon|lat
-local UPDATE_HEADER = REPORT_HEADER  -- also seven fields, the last (audit JSON) free
+local HEADER = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'  -- 7 fields
+local REC = '([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*);'  -- category|channel|ms|case|lon|lat;
+local dedup = radius > 0 and bbox ~= ''
 
-local function bulk(cmd, key, list)  -- HSET/ZADD/ZREM/HDEL/GEOADD with many arguments, in chunks
-  local n = #list
-  local step = 3000  -- a multiple of 2 and 3 (pairs, GEOADD triples); below Lua's unpack limit
-  for i = 1, n, step do
-    call(cmd, key, unpack(list, i, math.min(i + step - 1, n)))
+local function bulk(cmd, key, list, n)  -- HSET/ZADD/ZREM with many arguments, in chunks
+  n = n or #list
+  for i = 1, n, 3000 do  -- (even: pairs stay together; below Lua's unpack limit)
+    call(cmd, key, unpack(list, i, math.min(i + 2999, n)))
   end
 end
 
-local function hmget(key, fields, into)  -- into[field] = value or false
-  local n = #fields
+local function hmget(key, fields, n)  -- the values, in order (false where none)
+  if n <= 3000 then return call('HMGET', key, unpack(fields, 1, n)) end
+  local vals = {}
   for i = 1, n, 3000 do
-    local chunk = {unpack(fields, i, math.min(i + 2999, n))}
-    local vals = call('HMGET', key, unpack(chunk))
-    for j, f in ipairs(chunk) do into[f] = vals[j] or false end
+    local part = call('HMGET', key, unpack(fields, i, math.min(i + 2999, n)))
+    for j = 1, #part do vals[i + j - 1] = part[j] end
   end
+  return vals
 end
 
--- pass 1: gather what to look up, one command per key -------------------------------------
-local idem_cache, idem_want, want_seen = {}, {}, {}
-local function want(f)
-  if f ~= '' and not want_seen[f] then want_seen[f] = true idem_want[#idem_want + 1] = f end
-end
-local upd = {}  -- record index -> its header fields (updates are few: parsed once, kept)
+-- pass 1: the idempotency fields, looked up with one HMGET --------------------------------------
+-- Reports read their value by position (hv[k]); updates, few, through idem_upd.
+local keys_w, nk = {}, 0
+local upd, upd_keys = {}, {}  -- record index -> its header fields; key -> position in hv
 for i = FIRST, NARGV, STRIDE do
-  if ARGV[i] ~= '' then
-    want(ARGV[i])
+  local f = ARGV[i]
+  if f ~= '' then
+    nk = nk + 1 keys_w[nk] = f
   else
-    local f = {match(ARGV[i + 1], UPDATE_HEADER)}
-    upd[i] = f
-    if f[1] == '' then want(f[2]) end
-    want(f[6])
+    local u = {match(ARGV[i + 1], HEADER)}
+    upd[i] = u
+    if u[1] == '' then nk = nk + 1 keys_w[nk] = u[2] upd_keys[u[2]] = nk end
+    if u[6] ~= '' then nk = nk + 1 keys_w[nk] = u[6] upd_keys[u[6]] = nk end
   end
 end
-hmget(K_IDEM, idem_want, idem_cache)
+local hv = nk > 0 and hmget(K_IDEM, keys_w, nk) or {}
+local has_upd = next(upd) ~= nil
+local idem_new = {}  -- idempotency field -> case, written by this batch
 
-local ver_cache, ver_want = {}, {}
-for i, f in pairs(upd) do
-  local c = f[1]
-  if c == '' then c = idem_cache[f[2]] end
-  if c and ver_cache[c] == nil then ver_cache[c] = 0 ver_want[#ver_want + 1] = c end
-end
-if #ver_want > 0 then
-  local tmp = {}
-  hmget(K_VER, ver_want, tmp)
-  for c, v in pairs(tmp) do ver_cache[c] = tonumber(v or '0') end
+local function idem_get(f)  -- (updates' path)
+  local c = idem_new[f]
+  if c ~= nil then return c end
+  local k = upd_keys[f]
+  if k then return hv[k] end
+  return call('HGET', K_IDEM, f) or false
 end
 
--- duplicate candidates near this batch, bucketed by category and by a radius-sized grid -----
--- cands[category][cell] is a flat list: lon, lat, channel, t, case, lon, lat, ...
+local ver_cache = {}
+if has_upd then
+  local want, nw = {}, 0
+  for _, u in pairs(upd) do
+    local c = u[1]
+    if c == '' then c = idem_get(u[2]) end
+    if c and ver_cache[c] == nil then ver_cache[c] = 0 nw = nw + 1 want[nw] = c end
+  end
+  if nw > 0 then
+    local vals = hmget(K_VER, want, nw)
+    for j = 1, nw do ver_cache[want[j]] = tonumber(vals[j] or '0') end
+  end
+end
+
+local function ver_get(c)
+  local v = ver_cache[c]
+  if v == nil then
+    v = tonumber(call('HGET', K_VER, c) or '0')
+    ver_cache[c] = v
+  end
+  return v
+end
+
+-- duplicate candidates: one string per time bucket of 'category|channel|ms|case|lon|lat;'
+-- records (read with one MGET, extended with one APPEND per bucket written; a geo set with a
+-- GEOADD member per report cost ~11 % of the server's instructions). They are matched on a
+-- radius-sized grid: cands[category][cell] is a flat list lon, lat, channel, t, case, ...
 local cands = {}
 local gone, closed_cache = {}, {}  -- case -> true once closed/merged (this batch / before)
 local r2 = radius * radius
@@ -101,25 +132,21 @@ local function add_cand(cat, lon, lat, chan, t, case)
     b[k] = {lon, lat, chan, t, case}
     return
   end
-  local n = #list
-  list[n + 1], list[n + 2], list[n + 3], list[n + 4], list[n + 5] = lon, lat, chan, t, case
+  local n = #list  -- (one assignment each, in order: a multiple assignment sets its last
+  -- target first, past the array part)
+  list[n + 1] = lon list[n + 2] = lat list[n + 3] = chan list[n + 4] = t list[n + 5] = case
 end
-if radius > 0 and bbox ~= '' then
-  local _, _, s0, s1, s2, s3 = find(bbox, '([^,]+),([^,]+),([^,]+),([^,]+)')
-  local minlon, minlat, maxlon, maxlat = tonumber(s0), tonumber(s1), tonumber(s2), tonumber(s3)
-  local midlat = (minlat + maxlat) / 2
+if dedup then
+  local _, _, _, s1, _, s3 = find(bbox, '([^,]+),([^,]+),([^,]+),([^,]+)')
+  local minlat, maxlat = tonumber(s1), tonumber(s3)
   by = radius / (EARTH * RAD)
   bx = by / math.max(cos((math.max(math.abs(minlat), math.abs(maxlat)) + by) * RAD), 0.01)
-  local w = (maxlon - minlon) * math.max(cos(midlat * RAD), 0.01) * EARTH * RAD + 2 * radius + 10
-  local h = (maxlat - minlat) * EARTH * RAD + 2 * radius + 10
-  for i = 9, #KEYS do
-    -- members carry their point: no WITHCOORD (the server formatting every coordinate as a
-    -- long double and Lua parsing it back cost more than the rest of the search)
-    local hits = call('GEOSEARCH', KEYS[i], 'FROMLONLAT', (minlon + maxlon) / 2, midlat, 'BYBOX', w, h, 'm')
-    for _, m in ipairs(hits) do
-      local cat, chan, ms, case, lon, lat = match(m, CAND)
-      if cat then  -- (a member written before points were kept in it has none: not a target)
-        add_cand(cat, tonumber(lon), tonumber(lat), chan, tonumber(ms), case)
+  if #KEYS >= 9 then
+    for _, v in ipairs(call('MGET', unpack(KEYS, 9))) do
+      if v then
+        for cat, chan, ms, case, lon, lat in gmatch(v, REC) do
+          add_cand(cat, tonumber(lon), tonumber(lat), chan, tonumber(ms), case)
+        end
       end
     end
   end
@@ -138,42 +165,11 @@ end
 -- pass 2: append ----------------------------------------------------------------------------
 local seq = tonumber(call('GET', K_SEQ) or '0')
 local seq0 = seq
-local idem_w, vw, nv = {}, {}, 0  -- vw: HSET pairs for versions, in order (the last one wins)
-local geo_w, closed_w, reopened = {}, {}, {}  -- geo_w: bucket id -> GEOADD triples
-local deltas, out, no = {}, {}, 0
-local maxt, maxt_all, first_id, last_id, n_reports = 0, 0, nil, nil, 0
-
-local function put(a, b, c, d)  -- one answer: a tag and up to three fields, no string built here
-  if no > 0 then no = no + 1 out[no] = RS end
-  no = no + 1 out[no] = a
-  if b then no = no + 2 out[no - 1] = US out[no] = b end
-  if c then no = no + 2 out[no - 1] = US out[no] = c end
-  if d then no = no + 2 out[no - 1] = US out[no] = d end
-end
-
-local function idem_get(f)
-  local c = idem_cache[f]
-  if c == nil then
-    c = call('HGET', K_IDEM, f) or false
-    idem_cache[f] = c
-  end
-  return c
-end
-
-local function idem_set(f, c)
-  idem_cache[f] = c
-  idem_w[#idem_w + 1] = f
-  idem_w[#idem_w + 1] = c
-end
-
-local function ver_get(c)
-  local v = ver_cache[c]
-  if v == nil then
-    v = tonumber(call('HGET', K_VER, c) or '0')
-    ver_cache[c] = v
-  end
-  return v
-end
+local idem_w, niw, vw, nv = {}, 0, {}, 0  -- HSET pairs, in order (the last one wins)
+local recs_w, closed_w, reopened = {}, {}, {}  -- recs_w: bucket id -> its new records' pieces
+local deltas, out, no = {}, {seq0}, 1
+local maxt_all, first_id, last_id, n_reports = 0, nil, nil, 0
+local npos, kq = 1, 0  -- position in NUMS; in hv
 
 local LINK_TAIL = '],"duplicate_of":""}'
 local function linked(body, dup)  -- flag a linked report and name the case it is linked to
@@ -182,19 +178,22 @@ local function linked(body, dup)  -- flag a linked report and name the case it i
   return head .. sep .. '"duplicate_candidate"],"duplicate_of":"' .. dup .. '"}'
 end
 
-local function report(i)
+local function report(i, k)
   local idem = ARGV[i]
-  local existing = idem_get(idem)
-  if existing then return put('D', existing) end
-  local prefix, ts, category, chan, lon, lat, tail = match(ARGV[i + 1], REPORT_HEADER)
+  local existing = idem_new[idem] or hv[k]
+  if existing then
+    npos = npos + 24
+    no = no + 1 out[no] = 'D' .. US .. existing
+    return
+  end
+  local prefix, category, chan, ts, rec_head, rec_tail, tail = match(ARGV[i + 1], HEADER)
+  local t, lon, lat
+  t, lon, lat, npos = unpack_num('<ddd', NUMS, npos)
   seq = seq + 1
-  local case = prefix .. string.format('%07d', seq)
-  local t = tonumber(ts)
+  local case = prefix .. format('%07d', seq)
   local dup = ''
-  local located = radius > 0 and lon ~= ''
-  local lon_s, lat_s = lon, lat  -- as sent: GEOADD and the member take text, not Lua numbers
+  local located = dedup and rec_tail ~= ''
   if located then
-    lon, lat = tonumber(lon), tonumber(lat)
     local b = cands[category]
     if b then
       local kx = cos(lat * RAD) * EARTH * RAD
@@ -222,19 +221,18 @@ local function report(i)
   local body = ARGV[i + 2]
   if dup ~= '' then body = linked(body, dup) end
   local id = call('XADD', K_LOG, '*', 'h', 'report\31' .. case .. '\31' .. '1\31' .. ts, 'd', body)
-  idem_set(idem, case)
-  ver_cache[case] = 1
-  nv = nv + 2 vw[nv - 1] = case vw[nv] = 1
+  idem_new[idem] = case
+  niw = niw + 2 idem_w[niw - 1] = idem idem_w[niw] = case
+  if has_upd then ver_cache[case] = 1 end
+  nv = nv + 2 vw[nv - 1] = case vw[nv] = '1'
   if located and dup == '' then  -- linked reports are not targets: later ones link to the first
     local bk = floor(t / bucket_ms)
-    local g = geo_w[bk]
-    if not g then g = {} geo_w[bk] = g end
-    local n = #g
-    g[n + 1], g[n + 2], g[n + 3] = lon_s, lat_s,
-      category .. '|' .. chan .. '|' .. ts .. '|' .. case .. '|' .. lon_s .. '|' .. lat_s
+    local p = recs_w[bk]
+    if not p then p = {} recs_w[bk] = p end
+    local n = #p
+    p[n + 1] = rec_head p[n + 2] = case p[n + 3] = rec_tail
     add_cand(category, lon, lat, chan, t, case)
   end
-  if t > maxt then maxt = t end
   if t > maxt_all then maxt_all = t end
   if mode == 'item' then
     deltas[#deltas + 1] = '"id":"' .. id .. '","case":"' .. case .. '","v":1,"dup":"' .. dup .. '",' .. tail
@@ -242,7 +240,13 @@ local function report(i)
   if not first_id then first_id = id end
   last_id = id
   n_reports = n_reports + 1
-  put('A', id, case, dup)
+  no = no + 1
+  if dup == '' then out[no] = id else out[no] = 'L' .. US .. id .. US .. case .. US .. dup end
+end
+
+local function answer(a, b, c, d)  -- a tagged answer (updates, refusals)
+  no = no + 1
+  out[no] = concat({a, b, c, d}, US)
 end
 
 local function update(i)
@@ -250,20 +254,23 @@ local function update(i)
   local case = f[1]
   if case == '' then
     case = idem_get(f[2])
-    if not case then return put('X', 'unknown_case', 'no case was reported as ' .. f[2]) end
+    if not case then return answer('X', 'unknown_case', 'no case was reported as ' .. f[2]) end
   end
   local cur = ver_get(case)
-  if cur == 0 then return put('X', 'unknown_case', 'no case ' .. case) end
+  if cur == 0 then return answer('X', 'unknown_case', 'no case ' .. case) end
   local ukey = f[6]
-  if ukey ~= '' and idem_get(ukey) then return put('D', case) end
+  if ukey ~= '' and idem_get(ukey) then return answer('D', case) end
   local v = tonumber(f[3])
   if v == 0 then v = cur + 1 end
-  if v <= cur then return put('S', case, cur) end
+  if v <= cur then return answer('S', case, cur) end
   local kind, at_s = f[4], f[5]
   local id = call('XADD', K_LOG, '*', 'h', kind .. US .. case .. US .. v .. US .. at_s, 'd', data)
   ver_cache[case] = v
   nv = nv + 2 vw[nv - 1] = case vw[nv] = v
-  if ukey ~= '' then idem_set(ukey, case) end
+  if ukey ~= '' then
+    idem_new[ukey] = case
+    niw = niw + 2 idem_w[niw - 1] = ukey idem_w[niw] = case
+  end
   local at = tonumber(at_s)
   if at > maxt_all then maxt_all = at end
   if (kind == 'closed' or kind == 'duplicate_merged') and window > 0 then
@@ -278,19 +285,27 @@ local function update(i)
   if f[7] ~= '' then
     call('XADD', K_AUDIT, '*', 'c', case, 'v', v, 'k', kind, 'log', id, 'd', f[7])
   end
-  put('A', id, case, v)
+  answer('A', id, case, v)
 end
 
 for i = FIRST, NARGV, STRIDE do
-  if ARGV[i] ~= '' then report(i) else update(i) end
+  if ARGV[i] ~= '' then
+    kq = kq + 1
+    report(i, kq)
+  else
+    local u = upd[i]
+    if u[1] == '' then kq = kq + 1 end
+    if u[6] ~= '' then kq = kq + 1 end
+    update(i)
+  end
 end
 
 -- deferred writes: one command per key for the whole batch -----------------------------------
 if seq ~= seq0 then call('SET', K_SEQ, seq) end
-if #idem_w > 0 then bulk('HSET', K_IDEM, idem_w) end
-if #vw > 0 then bulk('HSET', K_VER, vw) end
-for bk, g in pairs(geo_w) do
-  bulk('GEOADD', bucket_prefix .. ':' .. bk, g)
+if niw > 0 then bulk('HSET', K_IDEM, idem_w, niw) end
+if nv > 0 then bulk('HSET', K_VER, vw, nv) end
+for bk, p in pairs(recs_w) do  -- one APPEND per bucket written
+  call('APPEND', bucket_prefix .. ':r:' .. format('%d', bk), concat(p))
   call('ZADD', K_BUCKETS, bk * bucket_ms, bk)
 end
 if #closed_w > 0 then bulk('ZADD', K_CLOSED, closed_w) end
@@ -299,7 +314,9 @@ if window > 0 and maxt_all > 0 then  -- drop buckets (and closures) that left th
   local cutoff = maxt_all - window
   if radius > 0 then
     local old = call('ZRANGEBYSCORE', K_BUCKETS, '-inf', cutoff - bucket_ms)
-    for _, bk in ipairs(old) do call('UNLINK', bucket_prefix .. ':' .. bk) end
+    for _, bk in ipairs(old) do  -- (and the geo set a bucket was before 2026-12-04)
+      call('UNLINK', bucket_prefix .. ':r:' .. bk, bucket_prefix .. ':' .. bk)
+    end
     if #old > 0 then call('ZREMRANGEBYSCORE', K_BUCKETS, '-inf', cutoff - bucket_ms) end
   end
   call('ZREMRANGEBYSCORE', K_CLOSED, '-inf', '(' .. cutoff)
@@ -316,4 +333,6 @@ elseif mode == 'batch' and n_reports > 0 then
   call('PUBLISH', channel, '{"type":"reports","seq":' .. s .. ',"count":' .. n_reports ..
     ',"first":"' .. first_id .. '","last":"' .. last_id .. '"}')
 end
-return concat(out)
+local reply = concat(out, RS)
+collectgarbage('restart')
+return reply

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import struct
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -230,11 +231,11 @@ class Ingestor:
         reports, updates, rejections = self.validator.validate(items, now, trust_received)
         if reports:
             normalise(reports, self.locator)
-        records: list[tuple[int, bytes]] = []  # (item index, the record's arguments as RESP)
+        records: list[_Record] = []
         item_delta = deltas == "item"
         for r in reports:
             try:
-                records.append((r.index, self._encode_report(r, item_delta)))
+                records.append(self._encode_report(r, item_delta))
             except _TooLarge as e:
                 rejections.append(Rejection(r.index, Reason.PAYLOAD_TOO_LARGE, str(e), items[r.index]))
             except (TypeError, orjson.JSONEncodeError) as e:
@@ -242,7 +243,7 @@ class Ingestor:
                                             Reason.INVALID_FIELD, f"cannot be stored: {e}", items[r.index]))
         for u in updates:
             try:
-                records.append((u.index, _encode_update_in(u, self.max_payload)))
+                records.append((u.index, _encode_update_in(u, self.max_payload), b"", None))
             except _TooLarge as e:
                 rejections.append(Rejection(u.index, Reason.PAYLOAD_TOO_LARGE, str(e), items[u.index]))
             except (TypeError, orjson.JSONEncodeError) as e:
@@ -276,9 +277,10 @@ class Ingestor:
             bucket_keys = [self.keys.recent_bucket(b) for b in prep.buckets]
             head = ("EVALSHA", SCRIPT_SHA, len(self._keys_args) + len(bucket_keys), *self._keys_args,
                     *bucket_keys, self.keys.deltas, prep.deltas, repr(float(self.dedup_radius)),
-                    self.dedup_window_ms, self.bucket_ms, self.keys.recent_geo, prep.bbox)
-            cmds.append(_resp(head, len(prep.records) * STRIDE))
-            cmds.extend([rec for _, rec in prep.records])  # already RESP: no copy per argument here
+                    self.dedup_window_ms, self.bucket_ms, self.keys.recent, prep.bbox)
+            nums = [x for rec in prep.records if rec[3] is not None for x in rec[3]]
+            cmds.append(_resp((*head, struct.pack(f"<{len(nums)}d", *nums)), len(prep.records) * STRIDE))
+            cmds.extend([rec[1] for rec in prep.records])  # already RESP: no copy per argument here
             n += 1
             if self.waitaof:
                 cmds.append(_resp(("WAITAOF", 1, 0, 0)))
@@ -324,8 +326,17 @@ class Ingestor:
         for rej in prep.rejections:
             results[rej.index] = Result("rejected", reason=rej.message)
         late: list[Rejection] = []
-        for (index, _), answer in zip(prep.records, answers, strict=True):
-            res = _result(answer)
+        seq = int(answers[0]) if answers else 0  # the case sequence before this batch
+        for (index, _, prefix, _), answer in zip(prep.records, answers[1:], strict=True):
+            if answer[:1].isdigit():  # a new report: its log id; its case is the next number
+                seq += 1
+                res = Result("accepted", f"{prefix.decode()}{seq:07d}", answer, 1)
+            elif answer[:1] == "L":  # a new report linked to an earlier case
+                seq += 1
+                _, id_, case, dup = answer.split("\x1f")
+                res = Result("accepted", case, id_, 1, "", dup)
+            else:
+                res = _result(answer)
             results[index] = res
             if res.status == "rejected":
                 late.append(Rejection(index, *res.reason.split(": ", 1), items[index]))
@@ -358,10 +369,11 @@ class Ingestor:
             self._prefixes[bucket] = p
         return p
 
-    def _encode_report(self, r: ReportIn, item_delta: bool) -> bytes:
-        """A report's record (feeds/ingest.lua): idempotency field, header, payload. The payload
-        ends in ``"flags":[…],"duplicate_of":""}`` (``_LINK_TAIL``): the script rewrites that
-        end for a report it links to an earlier case, and stores it as sent otherwise."""
+    def _encode_report(self, r: ReportIn, item_delta: bool) -> _Record:
+        """A report's record (feeds/ingest.lua): idempotency field, header, payload, with its
+        case prefix and its numbers (received ms, lon, lat). The payload ends in
+        ``"flags":[…],"duplicate_of":""}`` (``_LINK_TAIL``): the script rewrites that end for a
+        report it links to an earlier case, and stores it as sent otherwise."""
         body = orjson.dumps({
             "channel": r.channel, "source_id": r.source_id, "category": r.category, "level": r.level,
             "lon": r.lon, "lat": r.lat, "src_crs": r.src_crs, "src_lon": r.src_lon, "src_lat": r.src_lat,
@@ -380,16 +392,25 @@ class Ingestor:
             })[1:]
         else:
             tail = b""
+        prefix = self._case_prefix(r.received_at)
+        at, cat, chan = r.received_at, r.category, r.channel
         if self.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT:
-            rest = f"\x1f{r.received_at}\x1f{r.category}\x1f{r.channel}\x1f{r.lon!r}\x1f{r.lat!r}\x1f"
+            rest = f"\x1f{cat}\x1f{chan}\x1f{at}\x1f{cat}|{chan}|{at}|\x1f|{r.lon!r}|{r.lat!r};\x1f"
+            nums = (at, r.lon, r.lat)
         else:
-            rest = f"\x1f{r.received_at}\x1f{r.category}\x1f{r.channel}\x1f\x1f\x1f"
-        header = b"".join((self._case_prefix(r.received_at), rest.encode(), tail))
-        return _record(f"{r.channel}|{r.source_id}".encode(), header, body)
+            rest = f"\x1f{cat}\x1f{chan}\x1f{at}\x1f{cat}|{chan}|{at}|\x1f\x1f"
+            nums = (at, 0.0, 0.0)
+        header = b"".join((prefix, rest.encode(), tail))
+        return r.index, _record(f"{chan}|{r.source_id}".encode(), header, body), prefix, nums
 
 
 class _TooLarge(ValueError):
     pass
+
+
+# An encoded record: item index, its STRIDE arguments as RESP, and for a report its case prefix
+# and its numbers (received ms, lon, lat: sent to the script as binary doubles).
+_Record = tuple[int, bytes, bytes, "tuple[int, float, float] | None"]
 
 
 @dataclass(slots=True)
@@ -397,7 +418,7 @@ class _Prepared:
     """A batch ready to send: encoded records in item order and the early rejections."""
 
     items: list[Any]
-    records: list[tuple[int, bytes]]
+    records: list[_Record]
     rejections: list[Rejection]
     source: str
     now: int
@@ -513,7 +534,7 @@ def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
                         orjson.dumps(data)))
     key_args = _fixed_keys(keys)
     window_ms = dedup_window_s * 1000
-    args = [keys.deltas, "none", "0", window_ms, bucket_ms(window_ms), keys.recent_geo, "", *records]
+    args = [keys.deltas, "none", "0", window_ms, bucket_ms(window_ms), keys.recent, "", "", *records]
     try:
         reply = client.evalsha(SCRIPT_SHA, len(key_args), *key_args, *args)
     except Exception as e:
@@ -521,7 +542,7 @@ def append_updates(client: Any, keys: Keys, updates: Sequence[Update], *,
             raise
         client.script_load(SCRIPT)
         reply = client.evalsha(SCRIPT_SHA, len(key_args), *key_args, *args)
-    return [_result(a) for a in reply.decode().split("\x1e")]
+    return [_result(a) for a in reply.decode().split("\x1e")[1:]]  # (after the case sequence)
 
 
 # --- dead letters and stats ------------------------------------------------------------------

@@ -51,15 +51,17 @@ class Keys:
         return f"{self.prefix}:ver"
 
     @property
-    def recent_geo(self) -> str:
-        """Prefix of the geo sets of recent reports used to link cross-channel duplicates:
-        :meth:`recent_bucket` holds one time bucket each (feeds/ingest.lua)."""
+    def recent(self) -> str:
+        """Prefix of the duplicate-candidate keys (feeds/ingest.lua): :meth:`recent_bucket`,
+        :meth:`recent_buckets`, :meth:`recent_closed`; before 2026-12-04 a bucket was the geo set
+        ``{recent}:<bucket>`` (the script still drops those)."""
         return f"{self.prefix}:recent"
 
     def recent_bucket(self, bucket: int) -> str:
-        """Geo set of the reports received in time bucket ``bucket`` (ms // bucket size);
-        member ``category|channel|ms|case|lon|lat``. Whole buckets are dropped once out of the window."""
-        return f"{self.prefix}:recent:{bucket}"
+        """Hash of the reports received in time bucket ``bucket`` (ms // bucket size) that may be
+        linked to: field = category, value = ``channel|ms|case|lon|lat;`` records. Whole buckets
+        are dropped once out of the window."""
+        return f"{self.prefix}:recent:r:{bucket}"
 
     @property
     def recent_buckets(self) -> str:

@@ -15,7 +15,7 @@ from feeds.settings import Settings
 from feeds.validate import ReportIn
 
 
-def _reference(ing: Ingestor, r: ReportIn, item_delta: bool) -> bytes:
+def _reference(ing: Ingestor, r: ReportIn, item_delta: bool) -> tuple:
     """The record spelled out field by field: the payload, then its flags and the link tail."""
     body = orjson.dumps({
         "channel": r.channel, "source_id": r.source_id, "category": r.category, "level": r.level,
@@ -33,10 +33,12 @@ def _reference(ing: Ingestor, r: ReportIn, item_delta: bool) -> bytes:
             "cell": format(r.cell, "x") if r.cell else "", "grid": r.grid_id, "street": r.street_code,
             "at": r.received_at, "desc": mask_text(r.description[:DESC_CHARS * 2])[:DESC_CHARS]})[1:]
     located = ing.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT
-    lon, lat = (repr(r.lon).encode(), repr(r.lat).encode()) if located else (b"", b"")
-    header = b"\x1f".join((ing._case_prefix(r.received_at), str(r.received_at).encode(), r.category.encode(),
-                           r.channel.encode(), lon, lat, tail))
-    return _record(f"{r.channel}|{r.source_id}".encode(), header, body)
+    at, cat, chan = str(r.received_at).encode(), r.category.encode(), r.channel.encode()
+    rec_head = b"|".join((cat, chan, at, b""))
+    rec_tail = b"|" + repr(r.lon).encode() + b"|" + repr(r.lat).encode() + b";" if located else b""
+    header = b"\x1f".join((ing._case_prefix(r.received_at), cat, chan, at, rec_head, rec_tail, tail))
+    nums = (r.received_at, r.lon, r.lat) if located else (r.received_at, 0.0, 0.0)
+    return r.index, _record(f"{r.channel}|{r.source_id}".encode(), header, body), ing._case_prefix(r.received_at), nums
 
 
 def _report(**kw) -> ReportIn:
@@ -65,7 +67,7 @@ def test_the_record_is_what_the_log_script_parses(tmp_path: Path, report: Report
     ing = Ingestor(settings, None)
     got = ing._encode_report(report, item_delta)
     assert got == _reference(ing, report, item_delta)
-    body = got.rsplit(b"\r\n", 2)[-2]
+    body = got[1].rsplit(b"\r\n", 2)[-2]
     assert body.endswith(_LINK_TAIL) and orjson.loads(body)["duplicate_of"] == ""
 
 
