@@ -116,9 +116,10 @@ local function ver_get(c)
 end
 
 -- duplicate candidates: one string per time bucket of 'category|channel|ms|case|lon|lat;'
--- records (read with one MGET, extended with one APPEND per bucket written; a geo set with a
--- GEOADD member per report cost ~11 % of the server's instructions). They are matched on a
--- radius-sized grid: cands[category][cell] is a flat list lon, lat, channel, t, case, ...
+-- records, read with one MGET and extended with one APPEND per bucket written (they were geo
+-- sets: a GEOADD member per report, three arguments converted from Lua and written to the AOF
+-- each). They are matched on a radius-sized grid: cands[category][cell] is a flat list lon,
+-- lat, channel, t, case, ...
 local cands = {}
 local gone, closed_cache = {}, {}  -- case -> true once closed/merged (this batch / before)
 local r2 = radius * radius
