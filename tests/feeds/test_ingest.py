@@ -198,6 +198,47 @@ def test_old_duplicate_buckets_are_dropped(ingestor, client, store) -> None:
     assert client.zcard(store.keys.recent_buckets) == 1
 
 
+
+def test_every_answer_names_the_case_and_entry_the_log_holds(ingestor, client, store) -> None:
+    """New reports are answered with their log id alone and the client numbers their cases from
+    the sequence: mixed with repeats (before and within the batch), linked reports, reports
+    without a point, updates and refusals, every answer must match the log."""
+    first = ingestor.ingest([report(source_id="M0")], now=NOW)[0]
+    batch = [report(source_id="M1"),
+             report(source_id="M0"),  # known before the batch
+             report(source_id="M2", channel="hotline_12345", lon=NEAR[0], lat=NEAR[1]),  # linked to M1
+             report(source_id="M3", lon=None, lat=None),  # no point, address only
+             update("signed", channel="grid_app", source_id="M1"),
+             report(source_id="M3", lon=None, lat=None),  # repeated within the batch
+             update("signed", case_id="YZ2611259999999"),  # no such case
+             report(source_id="M4", lon=FAR[0], lat=FAR[1], category="CG-MANHOLE"),
+             report(source_id="M5", channel="nope")]  # refused before the script
+    res = ingestor.ingest(batch, now=NOW + 1000)
+    assert [r.status for r in res] == ["accepted", "duplicate", "accepted", "accepted", "accepted",
+                                      "duplicate", "rejected", "accepted", "rejected"]
+    assert res[1].case_id == first.case_id and res[5].case_id == res[3].case_id
+    assert res[2].duplicate_of == res[0].case_id and res[4].case_id == res[0].case_id and res[4].version == 2
+    by_id = {e.id: e for e in log_entries(client, store.keys)}
+    for r in (res[0], res[2], res[3], res[4], res[7]):
+        assert (by_id[r.id].case_id, by_id[r.id].version) == (r.case_id, r.version)
+    seqs = [int(r.case_id[-7:]) for r in (first, res[0], res[2], res[3], res[7])]
+    assert seqs == list(range(seqs[0], seqs[0] + 5))  # one number each, in order, none skipped
+    assert client.hget(store.keys.idempotency, "grid_app|M4") == res[7].case_id.encode()
+
+
+def test_duplicate_buckets_of_the_old_geo_set_form_are_skipped_and_dropped(ingestor, client, store) -> None:
+    """Before 2026-12-04 a bucket was a geo set named {ns}:recent:<bucket>: after an upgrade its
+    members are not link targets, nothing fails on it, and it goes with its bucket."""
+    bk = NOW // ingestor.bucket_ms
+    old = f"{store.keys.recent}:{bk}"
+    client.geoadd(old, (INSIDE[0], INSIDE[1], f"SR-GARBAGE|citizen_app|{NOW - 1000}|YZ2611250000099|"
+                                           f"{INSIDE[0]}|{INSIDE[1]}"))
+    client.zadd(store.keys.recent_buckets, {str(bk): bk * ingestor.bucket_ms})
+    res = ingestor.ingest([report(source_id="U1")], now=NOW)[0]
+    assert res.status == "accepted" and res.duplicate_of == ""
+    ingestor.ingest([report(source_id="U2", lon=FAR[0], lat=FAR[1])], now=NOW + 2 * 86_400_000)
+    assert not client.exists(old) and not client.exists(store.keys.recent_bucket(bk))
+
 # --- deltas ----------------------------------------------------------------------------------
 def test_each_accepted_report_publishes_a_small_pii_free_delta(ingestor, store) -> None:
     sub = store.new_client().pubsub()
