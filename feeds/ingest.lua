@@ -31,7 +31,7 @@
 -- (HMGET, HSET, MGET, APPEND per bucket); numbers arrive as binary doubles (tonumber's strtod
 -- was ~5 %); a new report's answer is its id alone. Duplicate candidates live in one string per
 -- time bucket, matched here on a radius-sized grid; the window is trimmed by dropping buckets.
-collectgarbage('stop')  -- one batch's garbage is collected once, after it (restarted below)
+local function batch()  -- (run below with the collector stopped)
 local K_LOG, K_IDEM, K_SEQ, K_VER = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_BUCKETS, K_CLOSED, K_DSEQ, K_AUDIT = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local ARGV = ARGV
@@ -334,6 +334,13 @@ elseif mode == 'batch' and n_reports > 0 then
   call('PUBLISH', channel, '{"type":"reports","seq":' .. s .. ',"count":' .. n_reports ..
     ',"first":"' .. first_id .. '","last":"' .. last_id .. '"}')
 end
-local reply = concat(out, RS)
+return concat(out, RS)
+end
+
+-- One batch's garbage is collected once, after it, not traced again and again while the batch
+-- builds it; the collector is restarted whether the batch succeeds or fails.
+collectgarbage('stop')
+local ok, res = pcall(batch)
 collectgarbage('restart')
-return reply
+if not ok then error(res, 0) end
+return res
