@@ -11,7 +11,7 @@
 --       (3) arguments each:
 --   report: idem_field, header "case_prefix category channel t rec_head rec_tail delta_tail",
 --     body. rec_head .. case .. rec_tail is the report's duplicate-candidate record
---     ('category|channel|t|' and '|lon|lat;'; rec_tail is '' for a report without a point).
+--     ('category|channel|t|' and '|lon|lat;' in 1e-7 degrees; '' for a report without a point).
 --     The body is the payload JSON ending in '"flags":[...],"duplicate_of":""}'; it is stored
 --     as sent unless the report is linked, then the script adds duplicate_candidate and the case.
 --   update: '', header "case_id idem_field version kind at update_key audit", data
@@ -45,7 +45,7 @@ local call, concat, tonumber, unpack_num = redis.call, table.concat, tonumber, s
 local cos, floor, RAD, EARTH = math.cos, math.floor, math.pi / 180, 6371008.8
 local RS, US = '\30', '\31'
 local HEADER = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'  -- 7 fields
-local REC = '([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*);'  -- category|channel|ms|case|lon|lat;
+local REC = '([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*);'  -- category|channel|ms|case|lon|lat; (1e-7 deg)
 local dedup = radius > 0 and bbox ~= ''
 
 local function bulk(cmd, key, list, n)  -- HSET/ZADD/ZREM with many arguments, in chunks
@@ -116,7 +116,7 @@ local function ver_get(c)
 end
 
 -- duplicate candidates: one string per time bucket of 'category|channel|ms|case|lon|lat;'
--- records, read with one MGET and extended with one APPEND per bucket written (they were geo
+-- records (lon, lat in 1e-7 degrees), read with one MGET and extended with one APPEND per bucket written (they were geo
 -- sets: a GEOADD member per report, three arguments converted from Lua and written to the AOF
 -- each). They are matched on a radius-sized grid: cands[category][cell] is a flat list lon,
 -- lat, channel, t, case, ...
@@ -146,7 +146,7 @@ if dedup then
     for _, v in ipairs(call('MGET', unpack(KEYS, 9))) do
       if v then
         for cat, chan, ms, case, lon, lat in gmatch(v, REC) do
-          add_cand(cat, tonumber(lon), tonumber(lat), chan, tonumber(ms), case)
+          add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
         end
       end
     end

@@ -58,9 +58,9 @@ class Keys:
         return f"{self.prefix}:recent"
 
     def recent_bucket(self, bucket: int) -> str:
-        """Hash of the reports received in time bucket ``bucket`` (ms // bucket size) that may be
-        linked to: field = category, value = ``channel|ms|case|lon|lat;`` records. Whole buckets
-        are dropped once out of the window."""
+        """String of the reports received in time bucket ``bucket`` (ms // bucket size) that may
+        be linked to: ``category|channel|ms|case|lon|lat;`` records (lon, lat in 1e-7 degrees),
+        appended per batch. Whole buckets are dropped once out of the window."""
         return f"{self.prefix}:recent:r:{bucket}"
 
     @property

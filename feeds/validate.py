@@ -393,9 +393,17 @@ class Validator:
     def _reporter(value: Any) -> dict[str, str]:
         if value is None or value == "":
             return {}
-        if type(value) is dict and all(type(v) is str and len(v) <= 200 and "\x00" not in v
-                                       for v in value.values()):  # the common case
-            return {k: v for k in REPORTER_FIELDS if (v := value.get(k))}
+        if type(value) is dict:  # the common case: the fields are short text, or absent
+            out = {}
+            for k in REPORTER_FIELDS:
+                v = value.get(k)
+                if v is None or v == "":
+                    continue
+                if type(v) is not str or len(v) > 200 or "\x00" in v:
+                    break  # the checks below say what is wrong
+                out[k] = v
+            else:
+                return out
         if not isinstance(value, dict):
             raise _Invalid(Reason.INVALID_FIELD, "reporter must be an object {name, phone, id_number}")
         out = {}
