@@ -318,7 +318,7 @@ class Validator:
         level = g("level")
         if level is None or level == "":
             level = cat.level if cat is not None else 1
-        else:
+        elif type(level) is not int or not 1 <= level <= 4:  # (an int 1-4 needs no conversion)
             level = self._level(level)
 
         address = g("address")
