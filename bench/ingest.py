@@ -10,7 +10,9 @@ the same run:
   duplicate linking, versions, one batch delta), two batches in flight;
 - ``naive``: one event per round trip, ``json`` + a pydantic model per event, scalar CRS and
   H3, the grid looked up one point at a time, then HSETNX/INCR/XADD/HSET in one pipeline;
-- ``bare_xadd``: redis-py pipelined XADDs of the same payloads, no other work.
+- ``bare_xadd``: redis-py pipelined XADDs of the same payloads, no other work;
+- ``live``: 400 reports one per call (the HTTP endpoint's path, with a delta each) after three
+  days in bulk: the server's CPU and the wall time per report (``live_server_us``, ``live_ms``).
 
 Besides wall-clock rates it records CPU seconds of this process and of the server (Valkey's
 ``INFO cpu``, children included): on a shared machine the wall clock measures the neighbours
@@ -208,6 +210,23 @@ def run_bare_xadd(store: Store, items: list[dict]) -> Run:
     return run
 
 
+def run_live(store: Store, locator: GridLocator, items: list[dict], n: int = 400) -> tuple[float, float]:
+    """The live path (one report per call, as the HTTP endpoint gets them, with its delta) after
+    a backfill of the rest: the server's CPU µs and the wall ms per report."""
+    ing = Ingestor.from_store(store, locator=locator)
+    n = max(1, min(n, len(items) // 2))
+    backfill, live = items[:-n], items[-n:]
+    for _ in ing.ingest_stream(iter_batches(backfill, DEFAULT_BATCH), source="bench", trust_received=True,
+                               deltas="batch"):
+        pass
+    s0, t0 = _server_cpu(store), time.perf_counter()
+    for it in live:
+        [res] = ing.ingest([it], source="bench", trust_received=True, deltas="item")
+        assert res.status == "accepted", res
+    wall = time.perf_counter() - t0
+    return (_server_cpu(store) - s0) / n * 1e6, wall / n * 1e3
+
+
 def _aof_rewrites(data_dir: Path) -> int:
     """How many background AOF rewrites the server ran (they compete for the same cores)."""
     try:
@@ -267,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
             bare = run_bare_xadd(store, items[: min(len(items), 100_000)])
             print(f"bare pipelined XADD of the same payloads: {bare.per_s:,.0f} events/s wall; CPU per event: "
                   f"client {bare.us(bare.client_cpu_s):.1f} µs, server {bare.us(bare.server_cpu_s):.1f} µs")
+        with Store(settings.with_(data_dir=Path(tmp) / "live")) as store:
+            three_days = [it for it in items if it["received_at"] < items[0]["received_at"] + 3 * DAY]
+            live_server_us, live_ms = run_live(store, locator, three_days)
+            print("live path (400 reports one per call, after the rest of 3 days in bulk): server "
+                  f"{live_server_us:.0f} µs CPU and {live_ms:.2f} ms wall per report")
         best = max(runs, key=lambda r: r.per_s)
         load = os.getloadavg()[0]
         result = {
@@ -283,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch": args.batch, "in_flight": args.in_flight, "appendfsync": "always", "dedup": True,
             "district_year_s": round(440_000 / best.per_s, 2), "load_avg_1m": round(load, 2),
             "load_avg_1m_start": round(load_start, 2), "aof_rewrites": run_rewrites, "server_malloc": malloc,
+            "live_server_us": round(live_server_us), "live_ms": round(live_ms, 2),
             "python": platform.python_version(), "quick": args.quick,
         }
         print(f"district-year (440,000 events) in {440_000 / best.per_s:.1f} s wall; "

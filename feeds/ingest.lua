@@ -11,7 +11,7 @@
 --       (3) arguments each:
 --   report: idem_field, header "case_prefix category channel t rec_head rec_tail delta_tail",
 --     body. rec_head .. case .. rec_tail is the report's duplicate-candidate record
---     ('category|channel|t|' and '|lon|lat;' in 1e-7 degrees; '' for a report without a point).
+--     (';category|channel|t|' and '|lon|lat' in 1e-7 degrees; '' for a report without a point).
 --     The body is the payload JSON ending in '"flags":[...],"duplicate_of":""}'; it is stored
 --     as sent unless the report is linked, then the script adds duplicate_candidate and the case.
 --   update: '', header "case_id idem_field version kind at update_key audit", data
@@ -45,7 +45,11 @@ local call, concat, tonumber, unpack_num = redis.call, table.concat, tonumber, s
 local cos, floor, RAD, EARTH = math.cos, math.floor, math.pi / 180, 6371008.8
 local RS, US = '\30', '\31'
 local HEADER = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'  -- 7 fields
-local REC = '([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*);'  -- category|channel|ms|case|lon|lat; (1e-7 deg)
+local REC = ';([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)'  -- ;category|channel|ms|case|lon|lat
+local REC_AT = '^;[^|;]*|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)|([^|;]*)'  -- the same from a given start
+-- A batch of a few records (the live path: one report per POST) reads only its categories'
+-- records, found with a plain search; a bulk batch parses every record once.
+local LAZY = (NARGV - FIRST + 1) / STRIDE <= 16
 local dedup = radius > 0 and bbox ~= ''
 
 local function bulk(cmd, key, list, n)  -- HSET/ZADD/ZREM with many arguments, in chunks
@@ -115,12 +119,13 @@ local function ver_get(c)
   return v
 end
 
--- duplicate candidates: one string per time bucket of 'category|channel|ms|case|lon|lat;'
--- records (lon, lat in 1e-7 degrees), read with one MGET and extended with one APPEND per bucket written (they were geo
--- sets: a GEOADD member per report, three arguments converted from Lua and written to the AOF
--- each). They are matched on a radius-sized grid: cands[category][cell] is a flat list lon,
--- lat, channel, t, case, ...
+-- duplicate candidates: one string per time bucket of ';category|channel|ms|case|lon|lat'
+-- records (lon, lat in 1e-7 degrees), read with one MGET and extended with one APPEND per
+-- bucket written (they were geo sets: a GEOADD member per report, three arguments converted
+-- from Lua and written to the AOF each). They are matched on a radius-sized grid:
+-- cands[category][cell] is a flat list lon, lat, channel, t, case, ...
 local cands = {}
+local bucket_vals = {}  -- the bucket strings read
 local gone, closed_cache = {}, {}  -- case -> true once closed/merged (this batch / before)
 local r2 = radius * radius
 local bx, by = 1, 1  -- grid cell size in degrees (lon, lat): at least the radius both ways
@@ -144,13 +149,33 @@ if dedup then
   bx = by / math.max(cos((math.max(math.abs(minlat), math.abs(maxlat)) + by) * RAD), 0.01)
   if #KEYS >= 9 then
     for _, v in ipairs(call('MGET', unpack(KEYS, 9))) do
-      if v then
-        for cat, chan, ms, case, lon, lat in gmatch(v, REC) do
-          add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
-        end
+      if v then bucket_vals[#bucket_vals + 1] = v end
+    end
+  end
+  if not LAZY then
+    for _, v in ipairs(bucket_vals) do
+      for cat, chan, ms, case, lon, lat in gmatch(v, REC) do
+        add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
       end
     end
   end
+end
+
+local read_cats = {}  -- (LAZY) categories whose records were read
+local function cands_of(cat)
+  if LAZY and not read_cats[cat] then
+    read_cats[cat] = true
+    local needle = ';' .. cat .. '|'
+    for _, v in ipairs(bucket_vals) do
+      local at = find(v, needle, 1, true)
+      while at do
+        local _, e, chan, ms, case, lon, lat = find(v, REC_AT, at)
+        add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
+        at = find(v, needle, e + 1, true)
+      end
+    end
+  end
+  return cands[cat]
 end
 
 local function is_open(c)
@@ -195,7 +220,7 @@ local function report(i, k)
   local dup = ''
   local located = dedup and rec_tail ~= ''
   if located then
-    local b = cands[category]
+    local b = cands_of(category)
     if b then
       local kx = cos(lat * RAD) * EARTH * RAD
       local ky = EARTH * RAD

@@ -395,11 +395,11 @@ class Ingestor:
         prefix = self._case_prefix(r.received_at)
         at, cat, chan = r.received_at, r.category, r.channel
         if self.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT:
-            rest = (f"\x1f{cat}\x1f{chan}\x1f{at}\x1f{cat}|{chan}|{at}|\x1f|{round(r.lon * 1e7)}|"
-                    f"{round(r.lat * 1e7)};\x1f")  # (1e-7 degrees as integers: a float's repr costs 4x)
+            rest = (f"\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f|{round(r.lon * 1e7)}|"
+                    f"{round(r.lat * 1e7)}\x1f")  # (1e-7 degrees as integers: a float's repr costs 4x)
             nums = (at, r.lon, r.lat)
         else:
-            rest = f"\x1f{cat}\x1f{chan}\x1f{at}\x1f{cat}|{chan}|{at}|\x1f\x1f"
+            rest = f"\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f\x1f"
             nums = (at, 0.0, 0.0)
         header = b"".join((prefix, rest.encode(), tail))
         return r.index, _record(f"{chan}|{r.source_id}".encode(), header, body), prefix, nums

@@ -59,7 +59,7 @@ class Keys:
 
     def recent_bucket(self, bucket: int) -> str:
         """String of the reports received in time bucket ``bucket`` (ms // bucket size) that may
-        be linked to: ``category|channel|ms|case|lon|lat;`` records (lon, lat in 1e-7 degrees),
+        be linked to: ``;category|channel|ms|case|lon|lat`` records (lon, lat in 1e-7 degrees),
         appended per batch. Whole buckets are dropped once out of the window."""
         return f"{self.prefix}:recent:r:{bucket}"
 

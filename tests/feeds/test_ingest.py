@@ -170,6 +170,21 @@ def test_duplicate_linking_needs_same_category_other_channel_close_in_space_and_
     assert bool(res.duplicate_of) is linked
 
 
+
+@pytest.mark.parametrize("size", [1, 40], ids=["live-batch", "bulk-batch"])
+def test_earlier_batches_are_link_targets_whether_a_batch_reads_one_category_or_all(ingestor, size) -> None:
+    """A small batch reads only its categories' records from the bucket strings, a bulk batch
+    parses them all: both find the earlier report among other categories' records."""
+    others = [report(source_id=f"O{k}", category=c, channel=ch, lon=INSIDE[0] + d, lat=INSIDE[1])
+              for k, (c, ch, d) in enumerate([("CG-VENDOR", "grid_app", 0.0), ("SR-GARBAGE", "citizen_app", 0.05),
+                                              ("CG-MANHOLE", "minhu", 0.0)])]
+    first = ingestor.ingest([*others, report(source_id="Q1", channel="grid_app")], now=NOW)[-1]
+    filler = [report(source_id=f"Q-far-{k}", category="CG-VENDOR", channel="hotline_12345", lon=FAR[0], lat=FAR[1])
+              for k in range(size - 1)]
+    res = ingestor.ingest([*filler, report(source_id="Q2", channel="hotline_12345", lon=NEAR[0], lat=NEAR[1])],
+                          now=NOW + 600_000)
+    assert res[-1].duplicate_of == first.case_id
+
 def test_duplicates_within_one_batch_are_linked_too(ingestor) -> None:
     res = ingestor.ingest([report(source_id="F1", channel="grid_app"),
                            report(source_id="F2", channel="minhu", lon=NEAR[0], lat=NEAR[1])], now=NOW)
