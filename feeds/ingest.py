@@ -45,6 +45,7 @@ SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 DeltaMode = Literal["item", "batch", "none"]
 STRIDE = 3  # arguments per record of the log script: key, header, body (feeds/ingest.lua)
 _US = b"\x1f"  # separates a header's fields
+_DIGITS = frozenset("0123456789")
 _LINK_TAIL = b'],"duplicate_of":""}'  # a report's payload ends so; the script rewrites it if linked
 _GEO_MAX_LAT = 85.05112878  # no duplicate linking beyond this latitude (Web Mercator's limit)
 _IO_ERRORS = (OSError, RedisConnectionError, RedisTimeoutError)  # the server is unreachable
@@ -110,7 +111,7 @@ class Ingestor:
         self.dedup_radius = settings.dedup_radius_m if settings.dedup_window_s > 0 else 0.0
         self.dedup_window_ms = settings.dedup_window_s * 1000
         self.tz = ZoneInfo(settings.timezone)
-        self._prefixes: dict[int, bytes] = {}
+        self._prefixes: dict[int, str] = {}
         self.bucket_ms = bucket_ms(self.dedup_window_ms)
         self._keys_args = _fixed_keys(self.keys)
         self.totals: Counter[str] = Counter()  # status -> count, since start (for stats lines)
@@ -243,7 +244,7 @@ class Ingestor:
                                             Reason.INVALID_FIELD, f"cannot be stored: {e}", items[r.index]))
         for u in updates:
             try:
-                records.append((u.index, _encode_update_in(u, self.max_payload), b"", None))
+                records.append((u.index, _encode_update_in(u, self.max_payload), "", None))
             except _TooLarge as e:
                 rejections.append(Rejection(u.index, Reason.PAYLOAD_TOO_LARGE, str(e), items[u.index]))
             except (TypeError, orjson.JSONEncodeError) as e:
@@ -328,9 +329,9 @@ class Ingestor:
         late: list[Rejection] = []
         seq = int(answers[0]) if answers else 0  # the case sequence before this batch
         for (index, _, prefix, _), answer in zip(prep.records, answers[1:], strict=True):
-            if answer[:1].isdigit():  # a new report: its log id; its case is the next number
+            if answer[0] in _DIGITS:  # a new report: its log id; its case is the next number
                 seq += 1
-                res = Result("accepted", f"{prefix.decode()}{seq:07d}", answer, 1)
+                res = Result("accepted", f"{prefix}{seq:07d}", answer, 1)
             elif answer[:1] == "L":  # a new report linked to an earlier case
                 seq += 1
                 _, id_, case, dup = answer.split("\x1f")
@@ -343,9 +344,7 @@ class Ingestor:
         if late:
             self._write_dead_letters(late, prep.source, prep.now)
         final = [r if r is not None else Result("rejected", reason="internal: no answer") for r in results]
-        totals = self.totals
-        for r in final:
-            totals[r.status] += 1
+        self.totals.update([r.status for r in final])
         return final
 
     def _complete_retry(self, prep: _Prepared) -> list[Result]:
@@ -358,12 +357,12 @@ class Ingestor:
         pipe.execute()
 
     # --- encoding -------------------------------------------------------------------------------
-    def _case_prefix(self, received: int) -> bytes:
+    def _case_prefix(self, received: int) -> str:
+        """The case id's prefix for a report received then: the prefix and the local date."""
         bucket = received // 900_000  # local days start on a quarter hour in every zone
         p = self._prefixes.get(bucket)
         if p is None:
-            day = datetime.fromtimestamp(received / 1000, self.tz).strftime("%y%m%d")
-            p = (self.case_prefix + day).encode()
+            p = self.case_prefix + datetime.fromtimestamp(received / 1000, self.tz).strftime("%y%m%d")
             if len(self._prefixes) > 10_000:
                 self._prefixes.clear()
             self._prefixes[bucket] = p
@@ -395,13 +394,13 @@ class Ingestor:
         prefix = self._case_prefix(r.received_at)
         at, cat, chan = r.received_at, r.category, r.channel
         if self.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT:
-            rest = (f"\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f|{round(r.lon * 1e7)}|"
+            rest = (f"{prefix}\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f|{round(r.lon * 1e7)}|"
                     f"{round(r.lat * 1e7)}\x1f")  # (1e-7 degrees as integers: a float's repr costs 4x)
             nums = (at, r.lon, r.lat)
         else:
-            rest = f"\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f\x1f"
+            rest = f"{prefix}\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f\x1f"
             nums = (at, 0.0, 0.0)
-        header = b"".join((prefix, rest.encode(), tail))
+        header = rest.encode() + tail if tail else rest.encode()
         return r.index, _record(f"{chan}|{r.source_id}".encode(), header, body), prefix, nums
 
 
@@ -411,7 +410,7 @@ class _TooLarge(ValueError):
 
 # An encoded record: item index, its STRIDE arguments as RESP, and for a report its case prefix
 # and its numbers (received ms, lon, lat: sent to the script as binary doubles).
-_Record = tuple[int, bytes, bytes, "tuple[int, float, float] | None"]
+_Record = tuple[int, bytes, str, "tuple[int, float, float] | None"]
 
 
 @dataclass(slots=True)

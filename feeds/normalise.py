@@ -18,7 +18,7 @@ import numpy as np
 from feeds.model import Flag
 from feeds.settings import Settings
 from feeds.validate import ReportIn
-from geo.crs import to_wgs84
+from geo.crs import bd09_to_gcj02, gcj02_to_wgs84, to_wgs84
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,15 @@ def normalise(reports: list[ReportIn], locator: Locator) -> None:
     crs = [r.src_crs for r in located]
     if any(c != "WGS84" and c != "CGCS2000" for c in crs):
         crs_arr = np.array(crs)
-        for name in set(crs) - {"WGS84", "CGCS2000"}:
+        # BD-09 goes through GCJ-02 (as bd09_to_wgs84 does), and both take GCJ-02's iterative
+        # inverse in one call: its per-call cost, not the points, is what a batch pays
+        bd = crs_arr == "BD09"
+        if bd.any():
+            lon[bd], lat[bd] = bd09_to_gcj02(lon[bd], lat[bd])
+        gcj = bd | (crs_arr == "GCJ02")
+        if gcj.any():
+            lon[gcj], lat[gcj] = gcj02_to_wgs84(lon[gcj], lat[gcj])
+        for name in set(crs) - {"WGS84", "CGCS2000", "GCJ02", "BD09"}:
             m = crs_arr == name
             lon[m], lat[m] = to_wgs84(lon[m], lat[m], name)
     cells, pos = locator.locate(lon, lat)

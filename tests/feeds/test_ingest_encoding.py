@@ -36,7 +36,7 @@ def _reference(ing: Ingestor, r: ReportIn, item_delta: bool) -> tuple:
     at, cat, chan = str(r.received_at).encode(), r.category.encode(), r.channel.encode()
     rec_head = b";" + b"|".join((cat, chan, at, b""))
     rec_tail = b"|%d|%d" % (round(r.lon * 1e7), round(r.lat * 1e7)) if located else b""
-    header = b"\x1f".join((ing._case_prefix(r.received_at), cat, chan, at, rec_head, rec_tail, tail))
+    header = b"\x1f".join((ing._case_prefix(r.received_at).encode(), cat, chan, at, rec_head, rec_tail, tail))
     nums = (r.received_at, r.lon, r.lat) if located else (r.received_at, 0.0, 0.0)
     return r.index, _record(f"{r.channel}|{r.source_id}".encode(), header, body), ing._case_prefix(r.received_at), nums
 
