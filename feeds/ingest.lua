@@ -170,7 +170,11 @@ local function cands_of(cat)
       local at = find(v, needle, 1, true)
       while at do
         local _, e, chan, ms, case, lon, lat = find(v, REC_AT, at)
-        add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
+        if e then
+          add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
+        else  -- not a whole record (cannot happen with what the client sends): look further
+          e = at
+        end
         at = find(v, needle, e + 1, true)
       end
     end

@@ -393,7 +393,8 @@ class Ingestor:
             tail = b""
         prefix = self._case_prefix(r.received_at)
         at, cat, chan = r.received_at, r.category, r.channel
-        if self.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT:
+        if self.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT and ";" not in cat:
+            # (';' starts a candidate record: an unknown category holding one is not linked)
             rest = (f"{prefix}\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f|{round(r.lon * 1e7)}|"
                     f"{round(r.lat * 1e7)}\x1f")  # (1e-7 degrees as integers: a float's repr costs 4x)
             nums = (at, r.lon, r.lat)

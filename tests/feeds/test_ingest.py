@@ -21,6 +21,12 @@ from tests.feeds.factories import FAR, INSIDE, NEAR, NOW, report, update
 pytestmark = pytest.mark.integration
 
 
+def ingestor_flags(ingestor, res):
+    """The flags the log holds for an accepted report."""
+    [(_, fields)] = ingestor.client.xrange(ingestor.keys.log, res.id, res.id)
+    return report_from_entry(decode_entry(res.id, fields)).flags
+
+
 def log_entries(client, keys):
     return [decode_entry(i, f) for i, f in client.xrange(keys.log)]
 
@@ -184,6 +190,21 @@ def test_earlier_batches_are_link_targets_whether_a_batch_reads_one_category_or_
     res = ingestor.ingest([*filler, report(source_id="Q2", channel="hotline_12345", lon=NEAR[0], lat=NEAR[1])],
                           now=NOW + 600_000)
     assert res[-1].duplicate_of == first.case_id
+
+
+@pytest.mark.parametrize("size", [1, 40], ids=["live-batch", "bulk-batch"])
+def test_categories_with_separators_neither_break_nor_confuse_linking(ingestor, size) -> None:
+    """Unknown categories are free text (no '|'): one holding ';' is kept and not linked, and
+    it does not make another category's report a target."""
+    filler = [report(source_id=f"W-far-{k}-{size}", category="CG-VENDOR", lon=FAR[0], lat=FAR[1])
+              for k in range(size - 1)]
+    a = ingestor.ingest([*filler, report(source_id=f"W1-{size}", category="坏;SR-GARBAGE")], now=NOW)[-1]
+    b = ingestor.ingest([*filler, report(source_id=f"W2-{size}", channel="minhu", category="坏;SR-GARBAGE",
+                                         lon=NEAR[0], lat=NEAR[1]),
+                         report(source_id=f"W3-{size}", channel="minhu", lon=NEAR[0], lat=NEAR[1])],
+                        now=NOW + 60_000)[-2:]  # (the filler again: answered duplicate, keeps the batch's size)
+    assert a.status == "accepted" and Flag.UNKNOWN_CATEGORY in ingestor_flags(ingestor, a)
+    assert [r.status for r in b] == ["accepted", "accepted"] and b[0].duplicate_of == "" and b[1].duplicate_of == ""
 
 def test_duplicates_within_one_batch_are_linked_too(ingestor) -> None:
     res = ingestor.ingest([report(source_id="F1", channel="grid_app"),

@@ -32,7 +32,7 @@ def _reference(ing: Ingestor, r: ReportIn, item_delta: bool) -> tuple:
             "category": r.category, "channel": r.channel, "level": r.level, "lon": r.lon, "lat": r.lat,
             "cell": format(r.cell, "x") if r.cell else "", "grid": r.grid_id, "street": r.street_code,
             "at": r.received_at, "desc": mask_text(r.description[:DESC_CHARS * 2])[:DESC_CHARS]})[1:]
-    located = ing.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT
+    located = ing.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT and ";" not in r.category
     at, cat, chan = str(r.received_at).encode(), r.category.encode(), r.channel.encode()
     rec_head = b";" + b"|".join((cat, chan, at, b""))
     rec_tail = b"|%d|%d" % (round(r.lon * 1e7), round(r.lat * 1e7)) if located else b""
@@ -58,7 +58,8 @@ def _report(**kw) -> ReportIn:
     _report(lon=None, lat=None, cell=0, grid_id="", flags=[Flag.NO_LOCATION]),
     _report(lat=89.0),  # beyond GEOADD's latitude: no point in the header
     _report(description="", address="", reporter={}, attrs={}),
-], ids=["plain", "one-flag", "three-flags", "no-location", "polar", "empty-texts"])
+    _report(category="井盖;破损", flags=[Flag.UNKNOWN_CATEGORY]),  # ';' starts a candidate record
+], ids=["plain", "one-flag", "three-flags", "no-location", "polar", "empty-texts", "semicolon-category"])
 @pytest.mark.parametrize("item_delta", [False, True])
 @pytest.mark.parametrize("dedup", [True, False])
 def test_the_record_is_what_the_log_script_parses(tmp_path: Path, report: ReportIn, item_delta: bool,
