@@ -11,7 +11,7 @@
 --       (3) arguments each:
 --   report: idem_field, header "case_prefix category channel t rec_head rec_tail delta_tail",
 --     body. rec_head .. case .. rec_tail is the report's duplicate-candidate record
---     (';category|channel|t|' and '|lon|lat' in 1e-7 degrees; '' for a report without a point).
+--     (';category|channel|t|' and '|lon|lat' in 1e-7 degrees; both '' for a report without a point).
 --     The body is the payload JSON ending in '"flags":[...],"duplicate_of":""}'; it is stored
 --     as sent unless the report is linked, then the script adds duplicate_candidate and the case.
 --   update: '', header "case_id idem_field version kind at update_key audit", data
@@ -70,9 +70,10 @@ local function hmget(key, fields, n)  -- the values, in order (false where none)
 end
 
 -- pass 1: the idempotency fields, looked up with one HMGET --------------------------------------
--- Reports read their value by position (hv[k]); updates, few, through idem_upd.
+-- The reports' fields come first, in order: the k-th report reads its value as hv[k]; the
+-- updates' fields (few) follow, found through upd_keys.
 local keys_w, nk = {}, 0
-local upd, upd_keys = {}, {}  -- record index -> its header fields; key -> position in hv
+local upd, upd_w = {}, {}  -- record index -> its header fields; the updates' fields to look up
 for i = FIRST, NARGV, STRIDE do
   local f = ARGV[i]
   if f ~= '' then
@@ -80,10 +81,12 @@ for i = FIRST, NARGV, STRIDE do
   else
     local u = {match(ARGV[i + 1], HEADER)}
     upd[i] = u
-    if u[1] == '' then nk = nk + 1 keys_w[nk] = u[2] upd_keys[u[2]] = nk end
-    if u[6] ~= '' then nk = nk + 1 keys_w[nk] = u[6] upd_keys[u[6]] = nk end
+    if u[1] == '' then upd_w[#upd_w + 1] = u[2] end
+    if u[6] ~= '' then upd_w[#upd_w + 1] = u[6] end
   end
 end
+local upd_keys = {}  -- an update's idempotency field -> its position in hv
+for _, f in ipairs(upd_w) do nk = nk + 1 keys_w[nk] = f upd_keys[f] = nk end
 local hv = nk > 0 and hmget(K_IDEM, keys_w, nk) or {}
 local has_upd = next(upd) ~= nil
 local idem_new = {}  -- idempotency field -> case, written by this batch
@@ -142,6 +145,9 @@ local function add_cand(cat, lon, lat, chan, t, case)
   -- target first, past the array part)
   list[n + 1] = lon list[n + 2] = lat list[n + 3] = chan list[n + 4] = t list[n + 5] = case
 end
+local function add_record(cat, chan, ms, case, lon, lat)  -- a stored record's fields, as text
+  add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
+end
 if dedup then
   local _, _, _, s1, _, s3 = find(bbox, '([^,]+),([^,]+),([^,]+),([^,]+)')
   local minlat, maxlat = tonumber(s1), tonumber(s3)
@@ -154,9 +160,7 @@ if dedup then
   end
   if not LAZY then
     for _, v in ipairs(bucket_vals) do
-      for cat, chan, ms, case, lon, lat in gmatch(v, REC) do
-        add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
-      end
+      for cat, chan, ms, case, lon, lat in gmatch(v, REC) do add_record(cat, chan, ms, case, lon, lat) end
     end
   end
 end
@@ -171,7 +175,7 @@ local function cands_of(cat)
       while at do
         local _, e, chan, ms, case, lon, lat = find(v, REC_AT, at)
         if e then
-          add_cand(cat, tonumber(lon) / 1e7, tonumber(lat) / 1e7, chan, tonumber(ms), case)
+          add_record(cat, chan, ms, case, lon, lat)
         else  -- not a whole record (cannot happen with what the client sends): look further
           e = at
         end
@@ -199,7 +203,7 @@ local idem_w, niw, vw, nv = {}, 0, {}, 0  -- HSET pairs, in order (the last one 
 local recs_w, closed_w, reopened = {}, {}, {}  -- recs_w: bucket id -> its new records' pieces
 local deltas, out, no = {}, {seq0}, 1
 local maxt_all, first_id, last_id, n_reports = 0, nil, nil, 0
-local npos, kq = 1, 0  -- position in NUMS; in hv
+local npos, kq = 1, 0  -- position in NUMS; reports so far (their position in hv)
 
 local LINK_TAIL = '],"duplicate_of":""}'
 local function linked(body, dup)  -- flag a linked report and name the case it is linked to
@@ -323,9 +327,6 @@ for i = FIRST, NARGV, STRIDE do
     kq = kq + 1
     report(i, kq)
   else
-    local u = upd[i]
-    if u[1] == '' then kq = kq + 1 end
-    if u[6] ~= '' then kq = kq + 1 end
     update(i)
   end
 end

@@ -332,11 +332,9 @@ class Ingestor:
             if answer[0] in _DIGITS:  # a new report: its log id; its case is the next number
                 seq += 1
                 res = Result("accepted", f"{prefix}{seq:07d}", answer, 1)
-            elif answer[:1] == "L":  # a new report linked to an earlier case
-                seq += 1
-                _, id_, case, dup = answer.split("\x1f")
-                res = Result("accepted", case, id_, 1, "", dup)
             else:
+                if answer[0] == "L":  # a new report linked to an earlier case (named in the answer)
+                    seq += 1
                 res = _result(answer)
             results[index] = res
             if res.status == "rejected":
@@ -399,9 +397,9 @@ class Ingestor:
                     f"{round(r.lat * 1e7)}\x1f")  # (1e-7 degrees as integers: a float's repr costs 4x)
             nums = (at, r.lon, r.lat)
         else:
-            rest = f"{prefix}\x1f{cat}\x1f{chan}\x1f{at}\x1f;{cat}|{chan}|{at}|\x1f\x1f"
+            rest = f"{prefix}\x1f{cat}\x1f{chan}\x1f{at}\x1f\x1f\x1f"  # (no candidate record)
             nums = (at, 0.0, 0.0)
-        header = rest.encode() + tail if tail else rest.encode()
+        header = rest.encode() + tail
         return r.index, _record(f"{chan}|{r.source_id}".encode(), header, body), prefix, nums
 
 
@@ -491,9 +489,9 @@ def _result(answer: str) -> Result:
     """One answer of the log script (see feeds/ingest.lua)."""
     f = answer.split("\x1f")
     tag = f[0]
-    if tag == "A":
-        if f[3].isdigit():  # update: A id case version
-            return Result("accepted", f[2], f[1], int(f[3]))
+    if tag == "A":  # an update: A id case version
+        return Result("accepted", f[2], f[1], int(f[3]))
+    if tag == "L":  # a new report linked to an earlier case: L id case dup
         return Result("accepted", f[2], f[1], 1, "", f[3])
     if tag == "D":
         return Result("duplicate", case_id=f[1])

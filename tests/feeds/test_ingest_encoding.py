@@ -34,7 +34,7 @@ def _reference(ing: Ingestor, r: ReportIn, item_delta: bool) -> tuple:
             "at": r.received_at, "desc": mask_text(r.description[:DESC_CHARS * 2])[:DESC_CHARS]})[1:]
     located = ing.dedup_radius > 0 and r.lon is not None and abs(r.lat) <= _GEO_MAX_LAT and ";" not in r.category
     at, cat, chan = str(r.received_at).encode(), r.category.encode(), r.channel.encode()
-    rec_head = b";" + b"|".join((cat, chan, at, b""))
+    rec_head = b";" + b"|".join((cat, chan, at, b"")) if located else b""
     rec_tail = b"|%d|%d" % (round(r.lon * 1e7), round(r.lat * 1e7)) if located else b""
     header = b"\x1f".join((ing._case_prefix(r.received_at).encode(), cat, chan, at, rec_head, rec_tail, tail))
     nums = (r.received_at, r.lon, r.lat) if located else (r.received_at, 0.0, 0.0)
